@@ -1,0 +1,156 @@
+"""Figures of the book. For now: best-of-N curves (the paper's Figure 3)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from .best_of_n import (
+    PAPER_BEST_OF_1860,
+    PAPER_POOL_SIZE,
+    PAPER_SOURCE,
+    BestOfNResult,
+    results_frame,
+)
+
+__all__ = ["plot_best_of_n"]
+
+# Log-axis ticks at least ~2x apart so their labels never collide.
+_TICKS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1860)
+
+
+def _as_frame(results) -> pd.DataFrame:
+    if isinstance(results, BestOfNResult):
+        return results.to_frame()
+    if isinstance(results, pd.DataFrame):
+        frame = results
+    else:
+        frame = results_frame(list(results))
+    missing = {"N", "mean", "std"} - set(frame.columns)
+    if missing or not ({"label", "method"} & set(frame.columns)):
+        raise ValueError(
+            f"results need columns N, mean, std and label or method (as made by "
+            f"BestOfNResult.to_frame / results_frame); missing {sorted(missing) or ['label']}"
+        )
+    return frame
+
+
+def _palette(n: int) -> list:
+    try:
+        import seaborn as sns
+
+        return sns.color_palette("colorblind", max(n, 3))
+    except ImportError:  # seaborn is optional styling
+        return [plt.get_cmap("tab10")(i % 10) for i in range(max(n, 3))]
+
+
+def _reference_curve(name: str, curves: dict[str, dict]) -> str | None:
+    """The plotted curve that corresponds to the paper's ``name`` ("PRM", "ORM",
+    "Majority voting"), matched by label, else by method and score column."""
+    for label in curves:
+        if label.lower() == name.lower():
+            return label
+    for label, info in curves.items():
+        score = str(info.get("score") or "").lower()
+        if name == "Majority voting" and info.get("method") == "majority voting":
+            return label
+        if info.get("method") == "best-of-N" and score.startswith(name.lower()):
+            return label
+    return None
+
+
+def _scale_note(frame: pd.DataFrame) -> str:
+    def span(col):
+        if col not in frame:
+            return "?"
+        lo, hi = int(frame[col].min()), int(frame[col].max())
+        return f"{lo:,}" if lo == hi else f"{lo:,}-{hi:,}"
+
+    return (f"ours: {span('n_problems')} problems, N up to {int(frame['N'].max()):,}, "
+            f"{span('n_trials')} trials; band = ±1 std over trials")
+
+
+def _label_reference_points(ax: plt.Axes) -> None:
+    """Write "PRM 78.2" etc. right of the paper's markers, nudged apart vertically so
+    close values (72.4 and 69.6) stay readable."""
+    lo, hi = ax.get_ylim()
+    gap = 0.05 * (hi - lo)
+    previous = np.inf
+    for name, value in sorted(PAPER_BEST_OF_1860.items(), key=lambda kv: -kv[1]):
+        y = min(value, previous - gap)
+        previous = y
+        short = name.split()[0]  # "Majority voting" -> "Majority": the legend has the rest
+        ax.annotate(f"{short} {value:g}", (PAPER_POOL_SIZE, y), xytext=(9, 0),
+                    textcoords="offset points", va="center", fontsize=8, color="0.2")
+
+
+def plot_best_of_n(
+    results: BestOfNResult | Sequence[BestOfNResult] | pd.DataFrame,
+    ax: plt.Axes | None = None,
+    paper_reference: bool = True,
+    title: str | None = None,
+) -> plt.Axes:
+    """% of problems solved against N (log scale), one curve per method.
+
+    Args:
+        results: a :class:`BestOfNResult`, a list of them, or their tidy table
+            (:func:`prm_lib.best_of_n.results_frame`).
+        ax: axes to draw on; default a new 7x4.5 inch figure.
+        paper_reference: mark the paper's best-of-1860 numbers (PRM 78.2, ORM 72.4,
+            majority voting 69.6; Figure 3) at N=1,860, coloured like the matching curve.
+        title: axes title; default ``"Best-of-N on <n> problems"``.
+
+    Returns:
+        the axes. Each curve is the mean over trials with a shaded band of ±1 standard
+        deviation; a note in the corner states the scale (problems, N, trials).
+    """
+    frame = _as_frame(results)
+    key = "label" if "label" in frame else "method"
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    labels = list(dict.fromkeys(frame[key]))
+    colors = dict(zip(labels, _palette(len(labels))))
+    curves = {}
+    for label in labels:
+        part = frame[frame[key] == label].sort_values("N")
+        n, mean, std = part["N"].to_numpy(), part["mean"].to_numpy(), part["std"].to_numpy()
+        ax.plot(n, mean, marker="o", markersize=3, linewidth=1.8, color=colors[label], label=label)
+        ax.fill_between(n, mean - std, mean + std, color=colors[label], alpha=0.2, linewidth=0)
+        curves[label] = {"method": part["method"].iloc[0] if "method" in part else None,
+                         "score": part["score"].iloc[0] if "score" in part else None}
+
+    handles, names = ax.get_legend_handles_labels()
+    if paper_reference:
+        for name, value in PAPER_BEST_OF_1860.items():
+            match = _reference_curve(name, curves)
+            ax.plot([PAPER_POOL_SIZE], [value], marker="*", markersize=13,
+                    color=colors[match] if match else "0.4", markeredgecolor="black",
+                    markeredgewidth=0.7, linestyle="none", zorder=5)
+        handles.append(Line2D([], [], marker="*", markersize=11, color="0.6",
+                              markeredgecolor="black", linestyle="none"))
+        names.append(f"paper, best-of-{PAPER_POOL_SIZE:,} ({PAPER_SOURCE})")
+
+    ax.set_xscale("log")
+    lo = min(frame["N"].min(), PAPER_POOL_SIZE if paper_reference else np.inf)
+    hi = max(frame["N"].max(), PAPER_POOL_SIZE if paper_reference else 0)
+    ticks = [t for t in _TICKS if lo <= t <= hi] or sorted(frame["N"].unique())
+    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(lo / 1.15, hi * (4.0 if paper_reference else 1.15))  # room for the labels
+    ax.set_xlabel("N = solutions per problem (log scale)")
+    ax.set_ylabel("% of problems solved")
+    ax.grid(True, which="major", alpha=0.3)
+    if paper_reference:
+        _label_reference_points(ax)
+    ax.legend(handles, names, loc="best", fontsize=8, framealpha=0.9)
+    ax.text(0.01, 0.99, _scale_note(frame), transform=ax.transAxes, va="top", fontsize=7.5,
+            color="0.35")
+    if title is None and "n_problems" in frame:
+        title = f"Best-of-N on {int(frame['n_problems'].max()):,} problems"
+    if title:
+        ax.set_title(title)
+    return ax
