@@ -92,7 +92,7 @@ class LoadReport:
 
     def summary(self) -> str:
         parts = ", ".join(f"{v:,} {k}" for k, v in self.counts.most_common())
-        text = f"{self.path}: {self.total:,} {self.unit}s = {parts}"
+        text = f"{Path(self.path).name}: {self.total:,} {self.unit}s = {parts}"
         if self.skipped:
             reasons = "; ".join(f"{v:,} x {k}" for k, v in self.skipped.most_common())
             text += f"\n  skipped: {reasons}\n  first: " + "\n         ".join(self.examples)
@@ -630,7 +630,7 @@ def load_prm800k(
     else:
         data = read_raw_jsonl(path, phase=phase, on_error=on_error)
     if split == "train":
-        assert_no_math500(data.problems, where=str(path))
+        assert_no_math500(data.problems, where=path.name)
     if max_problems is not None:
         keep = set(data.problems[:max_problems])
         data = PRM800K([s for s in data if s.problem in keep], data.reports)

@@ -32,7 +32,7 @@ RATING_COLORS = {1: "#009E73", 0: "#E69F00", -1: "#D55E00", None: "#999999"}
 #: The paper's Table 3 ("PRM800K statistics"), phase 1 / phase 2 / combined; in percent.
 PAPER_TABLE3 = {
     "% of solutions ending with the correct answer": (85.1, 13.2, 14.2),
-    "% of trajectory steps rated good (+1)": (58.6, 74.1, 73.1),
+    "% of steps rated correct": (58.6, 74.1, 73.1),
 }
 
 
@@ -101,33 +101,35 @@ def ratings_table(solutions: Sequence[LabeledSolution]) -> pd.DataFrame:
 def table3(solutions: Sequence[LabeledSolution], phase: int = 1) -> pd.DataFrame:
     """Our figures next to the paper's Table 3 for one phase, in percent.
 
-    Two readings of "steps rated correct" are given because the paper does not say
-    whether alternatives count: trajectory steps only (the solution as labeled), and
-    every rated candidate.
+    The paper does not define its denominators, so each statistic is given under the
+    readings it allows: all solutions or only those that reach an answer; trajectory
+    steps or every rated candidate; "correct" as +1 only, or as not -1 (+1 or 0).
+    Indexed by (statistic, counted over).
     """
     sols = solutions_table(solutions)
     rat = ratings_table(solutions)
     traj = rat[(rat.role == "trajectory") & rat.rating.notna()]
     cand = rat[rat.role != "labeler-written"].dropna(subset=["rating"])
-    idx = {1: 0, 2: 1}[phase]
+    answered = sols[sols.has_answer]
+    correct_answer = "% of solutions ending with the correct answer"
+    correct_step = "% of steps rated correct"
     rows = [
-        ("% of solutions ending with the correct answer", 100 * sols.is_correct.mean(),
-         f"all {len(sols):,} solutions"),
-        ("% of solutions ending with the correct answer",
-         100 * sols.loc[sols.has_answer, "is_correct"].mean(),
-         f"the {int(sols.has_answer.sum()):,} solutions that reach an answer"),
-        ("% of trajectory steps rated good (+1)", 100 * (traj.rating == 1).mean(),
-         f"{len(traj):,} rated trajectory steps"),
-        ("% of trajectory steps rated good (+1)", 100 * (cand.rating == 1).mean(),
-         f"all {len(cand):,} rated candidates, alternatives included"),
+        (correct_answer, f"all {len(sols):,} solutions", sols.is_correct.mean()),
+        (correct_answer, f"the {len(answered):,} solutions that reach an answer",
+         answered.is_correct.mean()),
+        (correct_step, f"{len(traj):,} rated trajectory steps, +1 only", (traj.rating == 1).mean()),
+        (correct_step, f"all {len(cand):,} rated candidates, +1 only", (cand.rating == 1).mean()),
+        (correct_step, f"all {len(cand):,} rated candidates, +1 or 0", (cand.rating >= 0).mean()),
     ]
-    return pd.DataFrame(
+    idx = {1: 0, 2: 1}[phase]
+    df = pd.DataFrame(
         [
-            {"statistic": k, "counted over": how, "this book": round(v, 1),
+            {"statistic": k, "counted over": how, "this book": round(100 * float(v), 1),
              f"paper (phase {phase})": PAPER_TABLE3[k][idx]}
-            for k, v, how in rows
+            for k, how, v in rows
         ]
     )
+    return df.set_index(["statistic", "counted over"])
 
 
 def render_solution(
