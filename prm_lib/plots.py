@@ -154,3 +154,76 @@ def plot_best_of_n(
     if title:
         ax.set_title(title)
     return ax
+
+
+# --------------------------------------------------------------------------- calibration
+
+__all__.append("plot_calibration")
+
+
+def _compact(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,}"
+
+
+def plot_calibration(
+    table: pd.DataFrame,
+    ax: plt.Axes | None = None,
+    label: str | None = None,
+    color=None,
+    counts: bool = True,
+    title: str | None = "Calibration of P(step rated -1)",
+) -> plt.Axes:
+    """Reliability diagram: observed share of -1 steps against mean predicted P(-1).
+
+    Args:
+        table: a :func:`prm_lib.step_eval.calibration_table` (columns ``bin_low``,
+            ``bin_high``, ``n``, ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``).
+        ax: axes to draw on; default a new 5x5 inch figure. Call again with the same
+            axes to compare scorers.
+        label: legend entry; the table's expected calibration error and item count are
+            appended.
+        color: line colour; default the axes' next colour.
+        counts: write each bin's item count beside its point (turn off for a second
+            curve whose counts would collide with the first's).
+        title: axes title (None: none).
+
+    Returns:
+        the axes. Points sit at (mean predicted, observed) per non-empty bin with 95%
+        Wilson intervals; the dashed diagonal is perfect calibration.
+    """
+    for col in ("n", "mean_predicted", "observed", "ci_low", "ci_high"):
+        if col not in table:
+            raise ValueError(f"table lacks column {col!r}; make it with calibration_table")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    part = table[table["n"] > 0]
+    x, y = part["mean_predicted"].to_numpy(), part["observed"].to_numpy()
+    yerr = np.vstack([y - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - y])
+    ece, total = table.attrs.get("ece"), table.attrs.get("n_total", int(table["n"].sum()))
+    name = label or "scorer"
+    if ece is not None and np.isfinite(ece):
+        name += f" (ECE {ece:.3f}, {total:,} steps)"
+    if not any(line.get_label() == "perfect calibration" for line in ax.get_lines()):
+        ax.plot([0, 1], [0, 1], linestyle="--", color="0.55", linewidth=1,
+                label="perfect calibration")
+    line = ax.errorbar(x, y, yerr=yerr, marker="o", markersize=4, linewidth=1.6, capsize=2,
+                       color=color, label=name)
+    if counts:
+        c = line[0].get_color()
+        for xi, yi, n in zip(x, y, part["n"].to_numpy()):
+            ax.annotate(_compact(int(n)), (xi, yi), xytext=(5, -9), textcoords="offset points",
+                        fontsize=7, color=c,
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.75))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("mean predicted P(-1) in bin")
+    ax.set_ylabel("share of steps rated -1")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    if counts:
+        ax.text(0.99, 0.01, "numbers: steps per bin; bars: 95% Wilson interval",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.35")
+    if title:
+        ax.set_title(title)
+    return ax
