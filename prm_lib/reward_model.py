@@ -1,0 +1,284 @@
+"""The PRM and the ORM: a causal language model that answers with a label token.
+
+Both reward models are plain causal LMs (any Hugging Face ``...ForCausalLM``). The PRM's
+verdict on a step is its next-token distribution at the step's last token, restricted to
+the label tokens ``" -" " = " +"`` (bad, neutral, good); the ORM's verdict on a solution
+is the same at the solution's last token over ``" -" " +"``. Nothing is added to the
+model: training raises the log-likelihood of the right label token, and one forward pass
+over a solution reads every step's verdict at once.
+
+Only the positions that carry a label go through the output layer (a few per sequence,
+instead of every token times a 49,152-word vocabulary), in training and in scoring.
+
+Solution scores (the paper's Table 4): the PRM's score of a solution is the product over
+its steps of P(step is correct), or the minimum; a neutral step counts as correct
+(``neutral="positive"``, the paper's best rule) or as wrong (``"negative"``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .formatting import ORM_LABELS, PRM_LABELS, FormatConfig, _Tokens, label_token_ids
+
+__all__ = [
+    "RewardModel",
+    "collate",
+    "label_logits",
+    "reward_loss",
+    "step_correct_probability",
+    "solution_score",
+    "SCORING_RULES",
+]
+
+Kind = Literal["prm", "orm"]
+
+#: The paper's Table 4 rules: (aggregate, neutral handling).
+SCORING_RULES: dict[str, tuple[str, str]] = {
+    "product, neutral = correct": ("product", "positive"),
+    "min, neutral = correct": ("min", "positive"),
+    "product, neutral = wrong": ("product", "negative"),
+    "min, neutral = wrong": ("min", "negative"),
+}
+
+
+def collate(examples: Sequence[dict], pad_id: int):
+    """Pad a batch on the right. Each example is ``{"input_ids", "label_positions",
+    "labels"}``; returns tensors ``input_ids`` and ``attention_mask`` [B, T] and
+    ``labels`` [B, T] int64 holding the class index at label positions and -100
+    elsewhere (never a bool: -100 must not turn into True)."""
+    import torch
+
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[i, :n] = torch.as_tensor(e["input_ids"])
+        mask[i, :n] = 1
+        labels[i, torch.as_tensor(e["label_positions"], dtype=torch.long)] = torch.as_tensor(
+            e["labels"], dtype=torch.long
+        )
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def _hidden_at(model, input_ids, attention_mask, where):
+    """Final hidden states at the positions ``where`` (a bool mask [B, T]) -> [n, H]."""
+    decoder = model.get_decoder()
+    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    return hidden[where]
+
+
+def label_logits(model, input_ids, attention_mask, where, token_ids=None):
+    """Output-layer logits at the positions ``where`` ([B, T] bool) -> [n, V], or
+    [n, len(token_ids)] restricted to ``token_ids``."""
+    head = model.get_output_embeddings()
+    h = _hidden_at(model, input_ids, attention_mask, where)
+    weight = head.weight if token_ids is None else head.weight[token_ids]
+    logits = h.to(weight.dtype) @ weight.T
+    bias = getattr(head, "bias", None)
+    if bias is not None:
+        logits = logits + (bias if token_ids is None else bias[token_ids])
+    return logits
+
+
+def reward_loss(model, batch, token_ids: Sequence[int], loss: str = "full_vocab"):
+    """Mean negative log-likelihood of the label tokens, and (n_labels, n_correct).
+
+    ``loss="full_vocab"`` is the paper's objective (the label token's log-probability
+    under the whole vocabulary); ``"label_tokens"`` normalises over the label tokens only
+    (a plain classifier over them). Accuracy is over the label tokens either way.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    where = labels != -100
+    target = labels[where]
+    ids = torch.as_tensor(list(token_ids), device=labels.device)
+    if loss == "full_vocab":
+        logits = label_logits(model, batch["input_ids"], batch["attention_mask"], where)
+        nll = F.cross_entropy(logits.float(), ids[target])
+        restricted = logits[:, ids]
+    elif loss == "label_tokens":
+        restricted = label_logits(model, batch["input_ids"], batch["attention_mask"], where, ids)
+        nll = F.cross_entropy(restricted.float(), target)
+    else:
+        raise ValueError(f"loss must be 'full_vocab' or 'label_tokens', not {loss!r}")
+    correct = (restricted.argmax(-1) == target).sum()
+    return nll, (int(target.numel()), int(correct))
+
+
+def step_correct_probability(probs: np.ndarray, neutral: str = "positive") -> np.ndarray:
+    """P(step is correct) from PRM probabilities [..., 3] (bad, neutral, good)."""
+    probs = np.asarray(probs, dtype=float)
+    if neutral == "positive":
+        return probs[..., 1] + probs[..., 2]
+    if neutral == "negative":
+        return probs[..., 2]
+    raise ValueError(f"neutral must be 'positive' or 'negative', not {neutral!r}")
+
+
+def solution_score(probs: np.ndarray, rule: str = "product", neutral: str = "positive") -> float:
+    """A solution's PRM score from its steps' probabilities [n_steps, 3].
+
+    ``rule="product"``: probability that every step is correct (the paper's choice);
+    ``"min"``: the weakest step. NaN rows (steps cut by the length limit) are ignored;
+    a solution with no scored step gets NaN.
+    """
+    p = step_correct_probability(probs, neutral)
+    p = p[~np.isnan(p)]
+    if p.size == 0:
+        return float("nan")
+    if rule == "product":
+        return float(np.prod(p))
+    if rule == "min":
+        return float(np.min(p))
+    raise ValueError(f"rule must be 'product' or 'min', not {rule!r}")
+
+
+@dataclass
+class RewardModel:
+    """A trained (or untrained) PRM or ORM, ready to score solutions.
+
+    Attributes:
+        model: the causal LM.
+        tokenizer: its tokenizer.
+        kind: ``"prm"`` or ``"orm"``.
+        format: how solutions were turned into sequences (same at scoring time).
+        labels: the label strings, in class order.
+    """
+
+    model: object
+    tokenizer: object
+    kind: Kind = "prm"
+    format: FormatConfig = field(default_factory=FormatConfig)
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.labels:
+            self.labels = PRM_LABELS if self.kind == "prm" else ORM_LABELS
+        self.token_ids = label_token_ids(self.tokenizer, self.labels)
+
+    # ---------------------------------------------------------------- scoring
+
+    def step_probabilities(
+        self,
+        problems: Sequence[str],
+        steps: Sequence[Sequence[str]],
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> list[np.ndarray]:
+        """Label probabilities at every step end: one array [n_steps, n_labels] per
+        solution, from one forward pass per solution (batched, longest first).
+
+        Steps beyond ``format.max_length`` tokens get NaN rows; the ORM reads only the
+        last row.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        tokens = _Tokens(self.tokenizer, self.format)
+        encoded = [tokens.encode(p, s) for p, s in zip(problems, steps)]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        out: list[np.ndarray | None] = [None] * len(encoded)
+        limit = self.format.max_length
+        device = next(self.model.parameters()).device
+        ids_t = torch.as_tensor(self.token_ids, device=device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                batches = range(0, len(order), batch_size)
+                for start in tqdm(batches, desc=f"scoring ({self.kind})", disable=not progress):
+                    idx = order[start : start + batch_size]
+                    rows = []
+                    for i in idx:
+                        ids, ends = encoded[i]
+                        keep = [e for e in ends if e < limit]
+                        rows.append({"input_ids": ids[: limit], "label_positions": keep,
+                                     "labels": [0] * len(keep)})
+                    batch = collate(rows, self.tokenizer.pad_token_id)
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    where = batch["labels"] != -100
+                    logits = label_logits(self.model, batch["input_ids"],
+                                          batch["attention_mask"], where, ids_t)
+                    probs = torch.softmax(logits.float(), -1).cpu().numpy()
+                    k = 0
+                    for i, row in zip(idx, rows):
+                        n_all, n_kept = len(encoded[i][1]), len(row["label_positions"])
+                        arr = np.full((n_all, len(self.labels)), np.nan)
+                        arr[:n_kept] = probs[k : k + n_kept]
+                        out[i] = arr
+                        k += n_kept
+        finally:
+            self.model.train(was_training)
+        return out  # type: ignore[return-value]
+
+    def score(
+        self,
+        problems: Sequence[str],
+        steps: Sequence[Sequence[str]],
+        rule: str = "product",
+        neutral: str = "positive",
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """One score per solution: the PRM's ``solution_score`` (see ``rule`` and
+        ``neutral``), or the ORM's P(correct) at the last step. Shape [n_solutions]."""
+        probs = self.step_probabilities(problems, steps, batch_size, progress)
+        if self.kind == "orm":
+            return np.array([p[-1, 1] if len(p) else np.nan for p in probs])
+        return np.array([solution_score(p, rule, neutral) for p in probs])
+
+    def score_fn(self, batch_size: int = 8):
+        """A ``score_fn(problems, steps) -> list[[n_steps, 3]]`` for
+        :mod:`prm_lib.step_eval` (PRM only)."""
+        if self.kind != "prm":
+            raise ValueError("step-level scoring needs a PRM")
+
+        def fn(problems, steps):
+            return self.step_probabilities(problems, steps, batch_size)
+
+        return fn
+
+    # ---------------------------------------------------------------- saving
+
+    def save(self, path: str | Path) -> Path:
+        """Save model, tokenizer and the reward-model settings to a folder."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = {"kind": self.kind, "labels": list(self.labels), "format": asdict(self.format)}
+        (path / "reward_model.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, dtype=None) -> "RewardModel":
+        """Load a reward model saved with :meth:`save`."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        meta_file = path / "reward_model.json"
+        if not meta_file.is_file():
+            raise FileNotFoundError(
+                f"{path} is not a saved reward model (no reward_model.json); save one with "
+                "RewardModel.save or prm_lib.training.train_reward_model"
+            )
+        meta = json.loads(meta_file.read_text())
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+        tok = AutoTokenizer.from_pretrained(path)
+        tok.padding_side = "right"
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        return cls(model, tok, meta["kind"], FormatConfig(**meta["format"]),
+                   tuple(meta["labels"]))
