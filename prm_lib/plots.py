@@ -227,3 +227,32 @@ def plot_calibration(
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_training_history(history: pd.DataFrame, ax=None, title: str | None = None):
+    """Training and held-out loss (left axis) and label-token accuracy (right axis)
+    against optimizer steps, from :class:`prm_lib.training.TrainResult.history`."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    train = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[0:0]
+    held = history.dropna(subset=["eval_loss"]) if "eval_loss" in history else history.iloc[0:0]
+    held = held.drop_duplicates("step", keep="last")
+    ax.plot(train["step"], train["loss"], color="#0072B2", label="training loss")
+    ax.plot(held["step"], held["eval_loss"], "o-", color="#D55E00", label="held-out loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("negative log-likelihood of the label token")
+    ax.spines[["top"]].set_visible(False)
+    acc = ax.twinx()
+    if "eval_accuracy" in held:
+        acc.plot(held["step"], 100 * held["eval_accuracy"], "s--", color="#009E73",
+                 label="held-out label accuracy")
+    acc.set_ylim(0, 100)
+    acc.set_ylabel("label accuracy (%)")
+    lines = ax.get_lines() + acc.get_lines()
+    ax.legend(lines, [l.get_label() for l in lines], frameon=False, loc="upper right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+__all__.append("plot_training_history")

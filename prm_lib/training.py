@@ -91,20 +91,27 @@ class TrainResult:
 
 
 def freeze_below(model, top_layers: int) -> int:
-    """Freeze everything but the top ``top_layers`` decoder layers, the final norm and the
-    output layer; returns the number of trainable parameters."""
+    """Freeze everything but the top ``top_layers`` decoder layers and the final norm;
+    returns the number of trainable parameters.
+
+    The output layer is trained too unless it is tied to the input embedding (SmolLM2's
+    is): training a tied output layer trains the input embedding, whose gradient must
+    flow back through every layer, which is exactly the cost freezing avoids.
+    """
     for p in model.parameters():
         p.requires_grad = False
-    layers = model.get_decoder().layers
+    decoder = model.get_decoder()
+    layers = decoder.layers
     for layer in layers[len(layers) - top_layers :]:
         for p in layer.parameters():
             p.requires_grad = True
-    decoder = model.get_decoder()
     if getattr(decoder, "norm", None) is not None:
         for p in decoder.norm.parameters():
             p.requires_grad = True
-    for p in model.get_output_embeddings().parameters():
-        p.requires_grad = True  # tied to the input embedding in SmolLM2: both train
+    head, embed = model.get_output_embeddings(), model.get_input_embeddings()
+    if head.weight is not embed.weight:
+        for p in head.parameters():
+            p.requires_grad = True
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -190,8 +197,8 @@ def train_reward_model(
     eval_examples: Sequence[Example] | None = None,
     *,
     config: TrainConfig,
+    format_config: FormatConfig,
     kind: Literal["prm", "orm"] = "prm",
-    format_config: FormatConfig = FormatConfig(),
 ) -> TrainResult:
     """Fine-tune ``model`` into a reward model on formatted examples.
 
@@ -201,7 +208,8 @@ def train_reward_model(
             :func:`~prm_lib.formatting.orm_examples`.
         config: the training settings.
         kind: ``"prm"`` or ``"orm"`` (sets the label tokens).
-        format_config: stored with the model so scoring formats solutions the same way.
+        format_config: the one the examples were made with; stored with the model so
+            that scoring formats solutions the same way (required for that reason).
 
     Returns:
         A :class:`TrainResult`; the model is also saved to ``config.output_dir/final``.
@@ -267,8 +275,11 @@ def train_reward_model(
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)
     seconds = time.perf_counter() - start
-    if eval_examples:
-        trainer.evaluate()
+    final_step = trainer.state.global_step
+    evaluated = any("eval_loss" in e and e.get("step") == final_step
+                    for e in trainer.state.log_history)
+    if eval_examples and not evaluated:
+        trainer.evaluate()  # the final model's held-out loss
     path = rm.save(Path(config.output_dir) / "final")
     history = pd.DataFrame(trainer.state.log_history)
     return TrainResult(rm, history, seconds, trainer.tokens_seen, path)
