@@ -93,7 +93,8 @@ def _train(kind: str, scale: Scale, data_dir, seed: int, retrain: bool, progress
     rng = np.random.default_rng(seed)
     n = scale.prm_examples if kind == "prm" else scale.orm_examples
     train_ex = _subsample(train_all, n, rng)
-    held_ex = _subsample(held_all, max(32, len(train_ex) // 8), rng)
+    # Enough held-out examples for a readable curve, few enough to keep evaluation cheap.
+    held_ex = _subsample(held_all, min(64, max(16, len(train_ex) // 8)), rng)
     epochs = scale.prm_epochs if kind == "prm" else scale.orm_epochs
     steps = max(1, int(np.ceil(len(train_ex) / scale.batch_size * epochs)))
     config = TrainConfig(
@@ -103,7 +104,7 @@ def _train(kind: str, scale: Scale, data_dir, seed: int, retrain: bool, progress
         batch_size=scale.batch_size,
         train_top_layers=scale.train_top_layers,
         logging_steps=max(1, steps // 30),
-        eval_steps=max(1, steps // 6),
+        eval_steps=max(1, steps // 4),
         seed=seed,
         progress=progress,
     )

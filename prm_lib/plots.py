@@ -198,7 +198,9 @@ def plot_calibration(
         _, ax = plt.subplots(figsize=(5, 5))
     part = table[table["n"] > 0]
     x, y = part["mean_predicted"].to_numpy(), part["observed"].to_numpy()
-    yerr = np.vstack([y - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - y])
+    # clipped: rounding can put an interval end a hair past the point (0 - 1e-17)
+    yerr = np.clip(np.vstack([y - part["ci_low"].to_numpy(), part["ci_high"].to_numpy() - y]),
+                   0, None)
     ece, total = table.attrs.get("ece"), table.attrs.get("n_total", int(table["n"].sum()))
     name = label or "scorer"
     if ece is not None and np.isfinite(ece):

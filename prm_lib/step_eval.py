@@ -67,6 +67,7 @@ __all__ = [
     "FirstErrorSolution",
     "FirstErrorSet",
     "first_error_sets",
+    "first_error_step_probs",
     "predict_first_error",
     "first_error_metrics",
     "best_threshold",
@@ -611,6 +612,32 @@ def first_error_sets(
         elif traj:
             keep(FirstErrorSolution(sol.problem, traj, -1, si))
     return FirstErrorSet(out, skipped)
+
+
+def first_error_step_probs(
+    fe: FirstErrorSet, score_items_fn: Callable[[list[StepItem]], np.ndarray]
+) -> list[np.ndarray]:
+    """Every step's probabilities for each solution of a first-error set.
+
+    Each solution is turned into one item per step (its prefix, then the step) and
+    scored with ``score_items_fn(items) -> [n_items, 3]``, e.g.
+    ``lambda items: score_items(items, score_fn)`` or the shared-prefix scorer of
+    :mod:`prm_lib.scoring`; identical sequences are scored once by either. The items'
+    ``rating`` is a placeholder (0): only the probabilities are used.
+
+    Returns:
+        one array ``[n_steps, 3]`` per solution, in ``fe.solutions`` order.
+    """
+    items: list[StepItem] = []
+    spans = []
+    for sol in fe.solutions:
+        start = len(items)
+        for i, text in enumerate(sol.steps):
+            items.append(StepItem(sol.solution_index, i, sol.steps[:i], text, 0,
+                                  "first-error", sol.problem))
+        spans.append((start, len(items)))
+    probs = np.asarray(score_items_fn(items), dtype=float) if items else np.zeros((0, 3))
+    return [probs[a:b] for a, b in spans]
 
 
 def _p_bad(probs: np.ndarray, neutral: str) -> np.ndarray:

@@ -170,6 +170,20 @@ def assemble(root: Path, documents: list[Path], executed_dir: Path, site: Path) 
             shutil.copy2(root / doc, target)
 
 
+RESULTS_MARKER = "<!-- results table: written by scripts/build_book.py -->"
+
+
+def write_results_table(site: Path, results_dir: Path) -> None:
+    """Put the numbers the chapters recorded into the introduction's results section."""
+    from prm_lib.results import collect, results_markdown
+
+    for page in site.glob("book/*.md"):
+        text = page.read_text(encoding="utf-8")
+        if RESULTS_MARKER in text:
+            table = results_markdown(collect(results_dir))
+            page.write_text(text.replace(RESULTS_MARKER, table), encoding="utf-8")
+
+
 def copy_executed(source: Path, target: Path) -> None:
     """Copy an executed notebook, hiding papermill's injected-parameters cell.
 
@@ -240,9 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     timed("web assets", web_assets)
     kernel = timed("kernel", ensure_kernel)
 
-    for old in (executed_dir, build):
+    results_dir = out / "results"
+    for old in (executed_dir, build, results_dir):
         if old.exists():
             shutil.rmtree(old)
+    # Chapters record their headline numbers here (prm_lib.results); the kernels that
+    # papermill starts inherit this variable.
+    os.environ["PRM_RESULTS_DIR"] = str(results_dir)
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] running {notebook} ...", flush=True)
         ok = timed(f"run {notebook}", execute, root / notebook, executed_dir / notebook,
@@ -253,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"      done in {timings[-1][1]:.1f} s -> {executed_dir / notebook}")
 
     timed("assemble build tree", assemble, root, documents, executed_dir, site)
+    write_results_table(site, results_dir)
     print(f"building the book from {site} (warnings are errors) ...", flush=True)
     command = jupyter_book() + [
         "build", str(site), "--path-output", str(out), "--builder", "html",
