@@ -2,10 +2,23 @@
 
 Data flows one way, one module per stage:
 
-- :mod:`prm_lib.data`       load PRM800K (raw JSONL or stepwise-critic parquet) and MATH
-- :mod:`prm_lib.splits`     the MATH500 guard: no test problem ever reaches training data
-- :mod:`prm_lib.grading`    final-answer extraction and equivalence
-- :mod:`prm_lib.best_of_n`  the paper's best-of-N and majority-voting evaluation
+- load:      :mod:`~prm_lib.sources` (local folder, or download and cache),
+             :mod:`~prm_lib.data` (PRM800K raw JSONL / stepwise-critic parquet, MATH),
+             :mod:`~prm_lib.schema` (the one in-memory form of a labeled solution),
+             :mod:`~prm_lib.splits` (the MATH500 guard: no test problem reaches training)
+- look:      :mod:`~prm_lib.explore` (tables and pictures of the labels)
+- grade:     :mod:`~prm_lib.grading` (final-answer extraction and equivalence)
+- format:    :mod:`~prm_lib.formatting` (solutions -> token ids with step-end labels)
+- model:     :mod:`~prm_lib.models` (Hub / folder / offline wheel / tiny),
+             :mod:`~prm_lib.reward_model` (the PRM and ORM: label tokens, scores)
+- train:     :mod:`~prm_lib.training` (Hugging Face Trainer), :mod:`~prm_lib.pipeline`
+             (the book's cached runs per scale)
+- score:     :mod:`~prm_lib.scoring` (shared-prefix scoring of step items)
+- evaluate:  :mod:`~prm_lib.step_eval` (step AUC, calibration, first-error F1, baselines),
+             :mod:`~prm_lib.best_of_n` and :mod:`~prm_lib.samples` (best-of-N, voting)
+- show:      :mod:`~prm_lib.plots`, :mod:`~prm_lib.display`, :mod:`~prm_lib.results`
+
+:mod:`~prm_lib.config` holds the one switch that sets the scale of a run.
 """
 
 __version__ = "0.1.0"
