@@ -144,6 +144,18 @@ def _text(value, where: str, what: str) -> str:
 # --------------------------------------------------------------------------- raw JSONL
 
 
+def parse_json_line(line: str, where: str):
+    """One JSON value from a JSONL line; :class:`DataFormatError` naming ``where``
+    (``file:line``) if it is not valid JSON."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(
+            f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
+            "each line must hold one complete JSON object"
+        ) from None
+
+
 def _require(obj: dict, key: str, where: str, kind: type | tuple = object):
     if not isinstance(obj, dict) or key not in obj:
         raise DataFormatError(
@@ -246,14 +258,7 @@ def read_raw_jsonl(
                 report.counts["blank"] += 1
                 continue
             try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(
-                        f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                        "each line must hold one complete JSON object"
-                    ) from None
-                out.append(_parse_raw(obj, where, phase))
+                out.append(_parse_raw(parse_json_line(line, where), where, phase))
                 report.counts["solution"] += 1
             except DataFormatError as exc:
                 if on_error == "raise":

@@ -38,7 +38,6 @@ disappears silently: ``on_error="raise"`` stops at the first bad line naming
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import os
 import urllib.error
@@ -50,7 +49,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .data import DataFormatError, LoadReport
+from .data import DataFormatError, LoadReport, parse_json_line
 from .sources import DATA_DIR_ENV, DataNotFoundError, cache_dir as default_cache_dir, data_dirs
 
 __all__ = [
@@ -377,13 +376,7 @@ def _read_jsonl(path, score_columns, on_error, with_steps, extra, progress):
                 report.counts["blank"] += 1
                 continue
             try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(
-                        f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); each "
-                        "line must hold one complete JSON object"
-                    ) from None
+                obj = parse_json_line(line, where)
                 if cols is None:  # score fields taken from the first sample
                     if not isinstance(obj, dict):
                         raise DataFormatError(f"{where}: expected a JSON object")
