@@ -30,6 +30,7 @@ from .formatting import ORM_LABELS, PRM_LABELS, FormatConfig, _Tokens, label_tok
 __all__ = [
     "RewardModel",
     "collate",
+    "head_logits",
     "label_logits",
     "reward_loss",
     "step_correct_probability",
@@ -76,17 +77,22 @@ def _hidden_at(model, input_ids, attention_mask, where):
     return hidden[where]
 
 
-def label_logits(model, input_ids, attention_mask, where, token_ids=None):
-    """Output-layer logits at the positions ``where`` ([B, T] bool) -> [n, V], or
-    [n, len(token_ids)] restricted to ``token_ids``."""
+def head_logits(model, hidden, token_ids=None):
+    """The output layer applied to final hidden states [n, H] -> [n, V], or
+    [n, len(token_ids)] restricted to ``token_ids`` (only those rows are computed)."""
     head = model.get_output_embeddings()
-    h = _hidden_at(model, input_ids, attention_mask, where)
     weight = head.weight if token_ids is None else head.weight[token_ids]
-    logits = h.to(weight.dtype) @ weight.T
+    logits = hidden.to(weight.dtype) @ weight.T
     bias = getattr(head, "bias", None)
     if bias is not None:
         logits = logits + (bias if token_ids is None else bias[token_ids])
     return logits
+
+
+def label_logits(model, input_ids, attention_mask, where, token_ids=None):
+    """Output-layer logits at the positions ``where`` ([B, T] bool) -> [n, V], or
+    [n, len(token_ids)] restricted to ``token_ids``."""
+    return head_logits(model, _hidden_at(model, input_ids, attention_mask, where), token_ids)
 
 
 def reward_loss(model, batch, token_ids: Sequence[int], loss: str = "full_vocab"):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formatting import _Tokens
+from .reward_model import head_logits
 from .step_eval import ScoringSequence, StepItem, scoring_sequences
 
 __all__ = ["Branch", "SharedPrefixPlan", "shared_prefix_plan", "score_items_shared_prefix"]
@@ -118,20 +119,11 @@ def shared_prefix_plan(items: Sequence[StepItem]) -> SharedPrefixPlan:
 
 
 def _head_probs(model, hidden, token_ids: Sequence[int]) -> np.ndarray:
-    """Label probabilities from final hidden states [n, H] -> [n, n_labels] (float).
-
-    The same output-layer restriction as :func:`prm_lib.reward_model.label_logits`,
-    applied to hidden states that came with a cache."""
+    """Label probabilities from final hidden states [n, H] -> [n, n_labels] (float)."""
     import torch
 
-    head = model.get_output_embeddings()
-    ids = torch.as_tensor(list(token_ids), device=head.weight.device)
-    weight = head.weight[ids]
-    logits = hidden.to(weight.dtype) @ weight.T
-    bias = getattr(head, "bias", None)
-    if bias is not None:
-        logits = logits + bias[ids]
-    return torch.softmax(logits.float(), -1).cpu().numpy()
+    ids = torch.as_tensor(list(token_ids), device=hidden.device)
+    return torch.softmax(head_logits(model, hidden, ids).float(), -1).cpu().numpy()
 
 
 def _rows_of_cache(cache, rows, length: int):
