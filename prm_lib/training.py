@@ -142,7 +142,10 @@ def _make_trainer_class():
             self.tokens_seen = 0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, (n, correct) = reward_loss(model, inputs, self.token_ids, self.loss_kind)
+            # The Trainer's mixed precision only wraps model.forward; the reward loss calls
+            # the decoder directly, so it must enter bf16 autocast itself.
+            with self.accelerator.autocast():
+                loss, (n, correct) = reward_loss(model, inputs, self.token_ids, self.loss_kind)
             if model.training:
                 self._acc[0] += n
                 self._acc[1] += correct

@@ -154,3 +154,18 @@ def test_orm_scores_the_last_step(tiny):
     probs = rm.step_probabilities([PROBLEM], [STEPS])[0]
     assert scores[0] == pytest.approx(probs[-1, 1])
     assert probs.shape == (3, 2)
+
+
+def test_bf16_setting_reaches_the_reward_loss(tmp_path):
+    """With bf16 on, the decoder must really compute in bfloat16 inside the loss."""
+    model, tok = tiny_model(seed=4)
+    seen = []
+    layer = model.get_decoder().layers[0].mlp.down_proj
+    layer.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    examples, _ = prm_examples(tok, [solution(1)] * 2, FormatConfig())
+    for bf16, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        seen.clear()
+        cfg = TrainConfig(str(tmp_path / str(bf16)), max_steps=1, batch_size=2, bf16=bf16,
+                          progress=False)
+        train_reward_model(model, tok, examples, config=cfg, format_config=FormatConfig())
+        assert seen and seen[0] == expected
