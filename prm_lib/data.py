@@ -144,6 +144,29 @@ def _text(value, where: str, what: str) -> str:
 # --------------------------------------------------------------------------- raw JSONL
 
 
+def read_json_lines(lines, path: Path, report: LoadReport, on_error: str, handle) -> None:
+    """Call ``handle(value, where, lineno)`` for each non-blank JSONL line, counting every
+    line in ``report`` (``total``, ``blank``).
+
+    Invalid JSON, or a :class:`DataFormatError` raised by ``handle``, is re-raised with
+    the file named (``on_error="raise"``) or counted as skipped with its reason
+    (``"skip"``), and reading goes on. The one place that decides what happens to a bad
+    line, for every JSONL reader of the package.
+    """
+    for lineno, line in enumerate(lines, start=1):
+        report.total += 1
+        where = f"{path.name}:{lineno}"
+        if not line.strip():
+            report.counts["blank"] += 1
+            continue
+        try:
+            handle(parse_json_line(line, where), where, lineno)
+        except DataFormatError as exc:
+            if on_error == "raise":
+                raise DataFormatError(f"{exc} [file: {path}]") from None
+            report.skip(where, str(exc).split(": ", 1)[-1])
+
+
 def parse_json_line(line: str, where: str):
     """One JSON value from a JSONL line; :class:`DataFormatError` naming ``where``
     (``file:line``) if it is not valid JSON."""
@@ -251,19 +274,11 @@ def read_raw_jsonl(
     report = LoadReport(str(path), "line")
     out = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            report.total += 1
-            where = f"{path.name}:{lineno}"
-            if not line.strip():
-                report.counts["blank"] += 1
-                continue
-            try:
-                out.append(_parse_raw(parse_json_line(line, where), where, phase))
-                report.counts["solution"] += 1
-            except DataFormatError as exc:
-                if on_error == "raise":
-                    raise DataFormatError(f"{exc} [file: {path}]") from None
-                report.skip(where, str(exc).split(": ", 1)[-1])
+        def handle(obj, where, _lineno):
+            out.append(_parse_raw(obj, where, phase))
+            report.counts["solution"] += 1
+
+        read_json_lines(f, path, report, on_error, handle)
     report._warn()
     return PRM800K(out, [report])
 
@@ -477,14 +492,10 @@ def _level(value) -> int | None:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        read_json_lines(f, path, LoadReport(str(path), "line"), "raise",
+                        lambda obj, where, lineno: rows.append(obj))
     return rows
 
 

@@ -49,7 +49,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .data import DataFormatError, LoadReport, parse_json_line
+from .data import DataFormatError, LoadReport, read_json_lines
 from .sources import DATA_DIR_ENV, DataNotFoundError, cache_dir as default_cache_dir, data_dirs
 
 __all__ = [
@@ -368,25 +368,21 @@ def _read_jsonl(path, score_columns, on_error, with_steps, extra, progress):
     with _open_text(path) as f, tqdm(total=size, unit="B", unit_scale=True,
                                      desc=f"reading {path.name}",
                                      disable=not progress or size < _PROGRESS_MIN_BYTES) as bar:
-        for lineno, line in enumerate(f, start=1):
-            bar.update(len(line))
-            report.total += 1
-            where = f"{path.name}:{lineno}"
-            if not line.strip():
-                report.counts["blank"] += 1
-                continue
-            try:
-                obj = parse_json_line(line, where)
-                if cols is None:  # score fields taken from the first sample
-                    if not isinstance(obj, dict):
-                        raise DataFormatError(f"{where}: expected a JSON object")
-                    cols = _Columns([k for k in obj if k.endswith("_score")], extra)
-                _parse_line(obj, where, cols, lineno - 1, with_steps)
-                report.counts["sample"] += 1
-            except DataFormatError as exc:
-                if on_error == "raise":
-                    raise DataFormatError(f"{exc} [file: {path}]") from None
-                report.skip(where, str(exc).split(": ", 1)[-1])
+        def lines():
+            for line in f:
+                bar.update(len(line))
+                yield line
+
+        def handle(obj, where, lineno):
+            nonlocal cols
+            if cols is None:  # score fields taken from the first sample
+                if not isinstance(obj, dict):
+                    raise DataFormatError(f"{where}: expected a JSON object")
+                cols = _Columns([k for k in obj if k.endswith("_score")], extra)
+            _parse_line(obj, where, cols, lineno - 1, with_steps)
+            report.counts["sample"] += 1
+
+        read_json_lines(lines(), path, report, on_error, handle)
     if cols is None:
         raise DataFormatError(f"{path}: no samples (the file is empty)")
     table = cols.frame()
