@@ -13,10 +13,14 @@ Data flows one way, one module per stage:
              :mod:`~prm_lib.reward_model` (the PRM and ORM: label tokens, scores)
 - train:     :mod:`~prm_lib.training` (Hugging Face Trainer), :mod:`~prm_lib.pipeline`
              (the book's cached runs per scale)
+- generate:  :mod:`~prm_lib.generation` (best-of-N sample pools from a generator model)
 - score:     :mod:`~prm_lib.scoring` (shared-prefix scoring of step items)
 - evaluate:  :mod:`~prm_lib.step_eval` (step AUC, calibration, first-error F1, baselines),
              :mod:`~prm_lib.best_of_n` and :mod:`~prm_lib.samples` (best-of-N, voting)
-- show:      :mod:`~prm_lib.plots`, :mod:`~prm_lib.display`, :mod:`~prm_lib.results`
+- show:      :mod:`~prm_lib.plots`, :mod:`~prm_lib.display`, :mod:`~prm_lib.results`,
+             :mod:`~prm_lib.widgets` (the step-score widget)
+- laboratory: :mod:`~prm_lib.lab` (chapters 5-7: checkable problems, a generator trained
+             from scratch, process vs outcome supervision, active learning)
 
 :mod:`~prm_lib.config` holds the one switch that sets the scale of a run.
 """

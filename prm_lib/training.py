@@ -274,6 +274,10 @@ def train_reward_model(
         token_ids=rm.token_ids,
         loss_kind=config.loss,
     )
+    if not config.progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it would print every log line instead
     resume = config.resume and any(Path(config.output_dir).glob("checkpoint-*"))
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=True if resume else None)

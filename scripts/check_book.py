@@ -9,14 +9,17 @@ From the HTML files:
   ``href`` starting with ``http(s)://`` or ``//`` on tags that fetch something), and every
   local script, stylesheet and image a page loads exists;
 - every chapter (a notebook in the toc) shows at least one figure (a png or svg image in
-  an output) and no error output or traceback; text written to stderr is listed as a note.
+  an output) and no error output or traceback; text written to stderr is listed as a note;
+- a page listed in ``REQUIRED_WIDGETS`` embeds the saved state of its widget (a model
+  with the widget's CSS class) and a view of it.
 
 In headless Chromium, after the page's scripts have run (MathJax, the widget manager):
 
 - math is typeset: every math element holds an ``mjx-container``, MathJax reported no TeX
   error or unknown macro, and no raw TeX (``\\(``, ``\\[``, ``$$``, ``$x$``) is left in the
   visible text;
-- every saved widget view was drawn and is not empty;
+- every saved widget view was drawn and is not empty, and a page's required widget was
+  drawn with its content (in the static page, with no kernel);
 - screenshots of the first page and of every chapter go to ``--screenshots``.
 
 Chromium is looked up as $CHROMIUM, chromium, chromium-browser, google-chrome. Without it
@@ -27,6 +30,7 @@ HTML checks only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -58,6 +62,12 @@ FETCHING = {"script": "src", "img": "src", "iframe": "src", "embed": "src", "aud
 FETCHING_LINK_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "preconnect",
                       "dns-prefetch", "icon", "shortcut", "apple-touch-icon", "manifest"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# Pages that must show an interactive widget: docname -> (the CSS class of the widget's
+# box, a text it shows once drawn). The step-score widget (prm_lib.widgets) marks its box.
+REQUIRED_WIDGETS = {
+    "notebooks/03_orm_and_what_each_model_sees": ("prm-step-score", "P(correct) ="),
+}
 # Where raw TeX is legitimately visible: code, and MathJax's own output.
 NOT_VISIBLE_TEXT = ["script", "style", "noscript", "template", "textarea", "pre", "code",
                     "mjx-container", "mjx-assistive-mml"]
@@ -130,9 +140,50 @@ def check_chapter(html_dir: Path, docname: str, problems: list[str], notes: list
         problems.append(f"{docname}: a traceback is printed in the page")
     if "An Exception was encountered at" in text:  # papermill's marker of a failed run
         problems.append(f"{docname}: the notebook was saved after a failing cell")
+    check_widget_state(soup, docname, problems)
     for out in soup.select(".cell_output .output.stderr"):
         first = next((line for line in out.get_text("\n").splitlines() if line.strip()), "")
         notes.append(f"{docname}: stderr output: {first.strip()[:160]}")
+
+
+def check_widget_state(soup: BeautifulSoup, docname: str, problems: list[str]) -> None:
+    """The page's required widget has its state embedded and a view in an output."""
+    if docname not in REQUIRED_WIDGETS:
+        return
+    css, _ = REQUIRED_WIDGETS[docname]
+    models = {}
+    for script in soup.find_all("script", type=WIDGET_STATE):
+        try:
+            models.update(json.loads(script.string or "{}").get("state", {}))
+        except json.JSONDecodeError as err:
+            problems.append(f"{docname}: the embedded widget state is not JSON ({err})")
+    marked = {mid for mid, m in models.items()
+              if css in (m.get("state") or {}).get("_dom_classes", [])}
+    views = set()
+    for script in soup.find_all("script", type=WIDGET_VIEW):
+        try:
+            views.add(json.loads(script.string or "{}").get("model_id"))
+        except json.JSONDecodeError:
+            pass
+    if not marked:
+        problems.append(f"{docname}: no saved state of the {css!r} widget in the page (was "
+                        f"the notebook executed and saved with its widget state?)")
+    elif not marked & views:
+        problems.append(f"{docname}: the {css!r} widget's state is saved but no output "
+                        f"shows it")
+
+
+def check_widget_drawn(dom: BeautifulSoup, docname: str, problems: list[str]) -> None:
+    """The page's required widget was drawn, with its content, in the rendered DOM."""
+    if docname not in REQUIRED_WIDGETS:
+        return
+    css, text = REQUIRED_WIDGETS[docname]
+    boxes = dom.select(f".{css}")
+    if not boxes:
+        problems.append(f"{docname}: the {css!r} widget was not drawn (empty widget area)")
+    elif not any(text in box.get_text(" ") for box in boxes):
+        problems.append(f"{docname}: the {css!r} widget was drawn without its content "
+                        f"(no {text!r} in it)")
 
 
 def run_chromium(chromium: str, url: str, *args: str) -> subprocess.CompletedProcess:
@@ -179,6 +230,7 @@ def check_rendered(chromium: str, html_dir: Path, docname: str, problems: list[s
     if len(drawn) < n_views:
         problems.append(f"{docname}: {n_views} widget views saved, {len(drawn)} drawn "
                         f"(empty widget area: is the widget state saved in the notebook?)")
+    check_widget_drawn(dom, docname, problems)
 
     text = visible_text(dom)
     for pattern, label in RAW_TEX:
