@@ -48,6 +48,7 @@ __all__ = [
     "CompleteSolution",
     "complete_solutions",
     "orm_examples",
+    "outcome_examples",
 ]
 
 #: PRM classes in order: index 0 = bad (-1), 1 = neutral (0), 2 = good (+1).
@@ -322,10 +323,24 @@ def orm_examples(
     with the label on the last token of the last step. Only that step is labeled: if
     ``max_length`` cuts it, the example is dropped and counted, never labeled elsewhere.
     """
-    tokens = _Tokens(tokenizer, config)
     complete, report = complete_solutions(solutions, config.alternatives, grade)
+    return outcome_examples(tokenizer, complete, config, report)
+
+
+def outcome_examples(
+    tokenizer,
+    solutions: Sequence[CompleteSolution],
+    config: FormatConfig = FormatConfig(),
+    report: FormatReport | None = None,
+) -> tuple[list[Example], FormatReport]:
+    """One example per solution, labeled ``int(is_correct)`` on the last token of its last
+    step and nowhere else (the ORM's format, whatever decided the label: the final answer,
+    or a checker that requires every step to be right). Solutions whose last step does
+    not fit in ``max_length`` are dropped and counted."""
+    tokens = _Tokens(tokenizer, config)
+    report = report if report is not None else FormatReport()
     out = []
-    for c in complete:
+    for c in solutions:
         labels = [None] * (len(c.steps) - 1) + [int(c.is_correct)]
         ex = _example(tokens, c.problem, list(c.steps), labels, report, "solution", c.source)
         if ex is not None:
