@@ -103,6 +103,7 @@ def _train(kind: str, scale: Scale, data_dir, seed: int, retrain: bool, progress
         learning_rate=scale.learning_rate,
         batch_size=scale.batch_size,
         train_top_layers=scale.train_top_layers,
+        loss=scale.loss,
         logging_steps=max(1, steps // 30),
         eval_steps=max(1, steps // 4),
         seed=seed,

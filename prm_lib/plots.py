@@ -17,7 +17,7 @@ from .best_of_n import (
     results_frame,
 )
 
-__all__ = ["plot_best_of_n"]
+__all__ = ["plot_best_of_n", "plot_data_curves"]
 
 # Log-axis ticks at least ~2x apart so their labels never collide.
 _TICKS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1860)
@@ -258,3 +258,65 @@ def plot_training_history(history: pd.DataFrame, ax=None, title: str | None = No
 
 
 __all__.append("plot_training_history")
+
+
+def plot_data_curves(
+    curve: pd.DataFrame,
+    by: str = "supervision",
+    ax: plt.Axes | None = None,
+    fits: pd.DataFrame | None = None,
+    title: str | None = None,
+    note: str | None = None,
+    references: dict[str, float] | None = None,
+) -> plt.Axes:
+    """% solved against labeled samples per problem (log axis), one curve per group: the
+    shape of the paper's Figure 4.
+
+    Args:
+        curve: one row per run with ``by``, ``size``, ``seed`` and ``solved`` (as made by
+            :func:`prm_lib.lab.experiments.data_curve`).
+        fits: optional best-fit lines (columns ``by``, ``intercept``, ``slope`` against
+            log2 of the size, from :func:`~prm_lib.lab.experiments.fit_log_lines`), drawn
+            dashed.
+        note: the scale of the run, written in the corner.
+        references: horizontal reference lines, label -> % (e.g. the best any selection
+            could do).
+
+    Returns:
+        the axes. Each point is the mean over seeds with a band of ±1 standard deviation;
+        the single runs are drawn as dots.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    groups = list(dict.fromkeys(curve[by]))
+    colors = dict(zip(groups, _palette(len(groups))))
+    for name in groups:
+        part = curve[curve[by] == name]
+        stats = part.groupby("size")["solved"].agg(["mean", "std", "count"]).reset_index()
+        stats["std"] = stats["std"].fillna(0.0)
+        c = colors[name]
+        ax.plot(stats["size"], stats["mean"], "o-", color=c, label=name, lw=2, ms=4)
+        ax.fill_between(stats["size"], stats["mean"] - stats["std"],
+                        stats["mean"] + stats["std"], color=c, alpha=0.18, lw=0)
+        ax.scatter(part["size"], part["solved"], color=c, s=9, alpha=0.45, lw=0)
+        if fits is not None and name in set(fits[by]):
+            f = fits[fits[by] == name].iloc[0]
+            xs = np.geomspace(stats["size"].min(), stats["size"].max(), 50)
+            ax.plot(xs, f["intercept"] + f["slope"] * np.log2(xs), "--", color=c, lw=1)
+    for i, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="0.35", lw=1, ls=[":", "-."][i % 2])
+        ax.annotate(label, (curve["size"].min(), value), xytext=(2, 3),
+                    textcoords="offset points", fontsize=8, color="0.25")
+    ax.set_xscale("log", base=2)
+    sizes = sorted(curve["size"].unique())
+    ax.set_xticks(sizes, [str(int(s)) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("labeled samples per training problem (log scale)")
+    ax.set_ylabel("% of test problems solved (best-of-N)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
+    if title:
+        ax.set_title(title)
+    if note:
+        ax.text(0.01, 0.99, note, transform=ax.transAxes, va="top", fontsize=7.5, color="0.3")
+    return ax

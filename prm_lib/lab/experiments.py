@@ -1,0 +1,375 @@
+"""The laboratory's experiments: reward models under three kinds of supervision, the data
+curves of the paper's Figure 4, active learning (Section 4.2) and scoring rules.
+
+Every reward model starts from the generator's weights (as the paper's reward models start
+from the base model) and is trained with :func:`prm_lib.training.train_reward_model`, the
+same code that trains the PRM800K models of chapters 2-3. The three kinds of supervision
+label the **same samples**:
+
+* ``"process"``: every step rated by the checker, up to the first bad step (the
+  stand-in for the paper's PRM_large, which is exact here);
+* ``"outcome (final answer)"``: one label per sample, is the final answer right;
+* ``"outcome (checker)"``: one label per sample, is every step right (the paper's
+  "outcome supervision from PRM_large").
+
+A run is cached in the laboratory's folder by a hash of what it was trained on, with the
+step probabilities it gives every sample of the test pool, so later chapters reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..best_of_n import best_of_n
+from ..formatting import CompleteSolution, FormatConfig, outcome_examples, prm_examples
+from ..reward_model import solution_score
+from ..schema import Completion, LabeledSolution, Step
+from .generator import PROMPT
+from .pipeline import Laboratory
+
+__all__ = [
+    "SUPERVISIONS",
+    "lab_format",
+    "labeled_solutions",
+    "supervision_examples",
+    "LabRun",
+    "train_lab_rm",
+    "pool_scores",
+    "solved_at_pool",
+    "select_uniform",
+    "select_active",
+    "data_curve",
+    "fit_log_lines",
+    "efficiency_ratio",
+    "sample_shares",
+    "reference_lines",
+]
+
+SUPERVISIONS: tuple[str, ...] = ("process", "outcome (final answer)", "outcome (checker)")
+
+
+def lab_format(lab: Laboratory) -> FormatConfig:
+    """How the laboratory's reward models read a solution (the generator's prompt)."""
+    return FormatConfig(max_length=lab.scale.generator.max_length, alternatives=False,
+                        prompt_template=PROMPT)
+
+
+def labeled_solutions(rows: pd.DataFrame) -> list[LabeledSolution]:
+    """Samples as :class:`~prm_lib.schema.LabeledSolution` with the checker's ratings."""
+    out = []
+    for r in rows.itertuples(index=False):
+        steps = [Step((Completion(t, int(g)),), chosen=0) for t, g in zip(r.steps, r.ratings)]
+        out.append(LabeledSolution(r.problem, steps, source=f"sample {r.problem_index}/{r.sample_id}"))
+    return out
+
+
+def supervision_examples(tokenizer, rows: pd.DataFrame, supervision: str, fmt: FormatConfig):
+    """Training examples of one kind of supervision over the sample rows.
+
+    Returns ``(examples, report)`` (see :mod:`prm_lib.formatting`).
+    """
+    if supervision == "process":
+        return prm_examples(tokenizer, labeled_solutions(rows), fmt)
+    if supervision not in SUPERVISIONS:
+        raise ValueError(f"unknown supervision {supervision!r}; choose one of {SUPERVISIONS}")
+    column = "is_correct" if supervision == "outcome (final answer)" else "process_correct"
+    complete = [CompleteSolution(r.problem, tuple(r.steps), r.answer or "", bool(getattr(r, column)),
+                                 f"sample {r.problem_index}/{r.sample_id}")
+                for r in rows.itertuples(index=False) if len(r.steps)]
+    return outcome_examples(tokenizer, complete, fmt)
+
+
+class LabRun:
+    """A trained laboratory reward model and its verdicts on the test pool.
+
+    Attributes:
+        kind: ``"prm"`` or ``"orm"``.
+        supervision: one of :data:`SUPERVISIONS`.
+        step_probs: label probabilities per step, one array [n_steps, n_labels] per test
+            sample, in the test pool's row order.
+        summary: examples, labels, steps, seconds.
+        path: the run's folder (the model is in ``final/``).
+    """
+
+    def __init__(self, kind, supervision, step_probs, summary, path):
+        self.kind, self.supervision = kind, supervision
+        self.step_probs, self.summary, self.path = step_probs, summary, Path(path)
+
+    def scores(self, rule: str = "product", neutral: str = "positive") -> np.ndarray:
+        """One score per test sample: the PRM's solution score under ``rule``/``neutral``
+        (the paper's Table 4), or the ORM's P(correct). NaN for a sample with no step."""
+        if self.kind == "orm":
+            return np.array([p[-1, 1] if len(p) else np.nan for p in self.step_probs])
+        return np.array([solution_score(p, rule, neutral) if len(p) else np.nan
+                         for p in self.step_probs])
+
+    def reward_model(self):
+        """The trained model, loaded from disk."""
+        from ..reward_model import RewardModel
+
+        return RewardModel.load(self.path / "final")
+
+    def pool_scores(self, pool: pd.DataFrame, rule: str = "product",
+                    neutral: str = "positive") -> np.ndarray:
+        """Scores of any sample table (e.g. the training pool, for active learning),
+        computed with the saved model; cached beside it per pool size."""
+        cache = self.path / f"scores_{len(pool)}_{rule}_{neutral}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        probs = pool_scores(self.reward_model(), pool)
+        scores = LabRun(self.kind, self.supervision, probs, self.summary, self.path).scores(
+            rule, neutral)
+        np.save(cache, scores)
+        return scores
+
+
+def _save_probs(path: Path, probs: list[np.ndarray]) -> None:
+    lengths = np.array([len(p) for p in probs])
+    width = max((p.shape[1] for p in probs if p.ndim == 2), default=1)
+    flat = np.concatenate([p.reshape(-1, width) for p in probs]) if lengths.sum() else \
+        np.zeros((0, width))
+    np.savez(path, lengths=lengths, flat=flat)
+
+
+def _load_probs(path: Path) -> list[np.ndarray]:
+    z = np.load(path)
+    return np.split(z["flat"], np.cumsum(z["lengths"])[:-1])
+
+
+def pool_scores(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.ndarray]:
+    """Label probabilities per step for every sample of ``pool`` (row order)."""
+    probs: list[np.ndarray] = [np.zeros((0, len(rm.labels)))] * len(pool)
+    idx = [i for i, s in enumerate(pool["steps"]) if len(s)]
+    got = rm.step_probabilities([pool["problem"].iloc[i] for i in idx],
+                                [pool["steps"].iloc[i] for i in idx], batch_size=batch_size)
+    for i, p in zip(idx, got):
+        probs[i] = p
+    return probs
+
+
+def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int = 0,
+                 progress: bool = False, tag: str = "") -> LabRun:
+    """Train a reward model from the generator's weights on ``rows`` (samples of the
+    training pool) under ``supervision``, and score the test pool with it; cached.
+
+    The number of optimizer steps is ``rm_epochs`` passes over the examples, but at least
+    ``rm_steps_min`` (small sets are repeated rather than barely trained).
+    """
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from ..training import TrainConfig, train_reward_model
+
+    scale = lab.scale
+    keys = sorted(zip(rows["problem_index"].tolist(), rows["sample_id"].tolist()))
+    key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
+                      "rm": [scale.rm_steps_min, scale.rm_epochs, scale.rm_batch_size,
+                             scale.rm_learning_rate]})
+    path = lab.path / "rms" / (tag + hashlib.sha256(key.encode()).hexdigest()[:12])
+    kind = "prm" if supervision == "process" else "orm"
+    if (path / "summary.json").is_file():
+        return LabRun(kind, supervision, _load_probs(path / "test_probs.npz"),
+                      json.loads((path / "summary.json").read_text()), path)
+    fmt = lab_format(lab)
+    examples, report = supervision_examples(lab.tokenizer, rows, supervision, fmt)
+    steps = max(scale.rm_steps_min,
+                math.ceil(scale.rm_epochs * len(examples) / scale.rm_batch_size))
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
+    config = TrainConfig(output_dir=str(path), max_steps=steps,
+                         learning_rate=scale.rm_learning_rate, batch_size=scale.rm_batch_size,
+                         bf16=False, logging_steps=max(1, steps // 10), seed=seed,
+                         progress=progress, warmup_ratio=0.05)
+    result = train_reward_model(model, lab.tokenizer, examples, config=config,
+                                format_config=fmt, kind=kind)
+    probs = pool_scores(result.reward_model, lab.pools["test"])
+    summary = {"supervision": supervision, "kind": kind, "seed": seed,
+               "samples": len(rows), "examples": len(examples),
+               "labels": int(sum(len(e.labels) for e in examples)), "steps": steps,
+               "seconds": round(result.seconds, 2), "format_counts": dict(report.counts)}
+    _save_probs(path / "test_probs.npz", probs)
+    (path / "summary.json").write_text(json.dumps(summary, indent=2))
+    return LabRun(kind, supervision, probs, summary, path)
+
+
+def solved_at_pool(lab: Laboratory, scores: np.ndarray, n: int | None = None,
+                   n_trials: int | None = None, seed: int = 0) -> float:
+    """% of test problems solved by best-of-``n`` (default: the whole test pool) under
+    ``scores`` (one per test sample), with the book's best-of-N protocol."""
+    pool = lab.pools["test"].assign(score=scores)
+    n = n or lab.scale.test_pool
+    res = best_of_n(pool, "score", ns=[n], n_trials=n_trials or lab.scale.trials, seed=seed)
+    return float(res.mean[0])
+
+
+def select_uniform(pool: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
+    """``k`` samples per problem drawn uniformly at random (without replacement)."""
+    rng = np.random.default_rng(seed)
+    keep = pool.groupby("problem_index", sort=True)["sample_id"].transform(
+        lambda s: rng.permutation(len(s)) < k)
+    return pool[keep.to_numpy(bool)]
+
+
+def select_active(pool: pd.DataFrame, selector_scores: np.ndarray, k: int,
+                  wrong_fraction: float = 0.8) -> pd.DataFrame:
+    """The paper's active-learning selection: per problem, ``round(wrong_fraction * k)``
+    of the most convincing wrong-answer samples (highest selector score among samples
+    whose final answer is wrong) and the rest from the most convincing samples that
+    remain (right or wrong answer). A problem with too few wrong-answer samples gets
+    more of the remaining ones, so every problem still contributes ``k``.
+
+    Args:
+        selector_scores: the selector PRM's score of each pool row (row order).
+    """
+    df = pool.assign(_score=np.asarray(selector_scores, float)).reset_index(drop=True)
+    n_wrong = int(round(wrong_fraction * k))
+    picked = []
+    for _, g in df.groupby("problem_index", sort=True):
+        g = g.sort_values("_score", ascending=False, kind="stable")
+        wrong = g[~g["is_correct"].astype(bool)].index[:n_wrong].tolist()
+        rest = [i for i in g.index if i not in set(wrong)][: k - len(wrong)]
+        picked.extend(wrong + rest)
+    return df.loc[sorted(picked)].drop(columns="_score")
+
+
+def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
+               sizes: Sequence[int] | None = None, seeds: int | None = None,
+               selection: str = "uniform", selector_scores: dict | None = None,
+               progress: bool = True) -> pd.DataFrame:
+    """% solved by best-of-N (N = the test pool) against labeled samples per problem.
+
+    One reward model per (supervision, size, seed); seed ``s`` also draws the uniform
+    sample set. ``selection="active"`` takes the samples with :func:`select_active`
+    from ``selector_scores[s]`` (scores of the training pool by the selector of seed s).
+
+    Returns one row per run: supervision, selection, size, seed, samples, solved (%),
+    seconds.
+    """
+    from tqdm.auto import tqdm
+
+    sizes = tuple(sizes or lab.scale.data_sizes)
+    n_seeds = seeds or lab.scale.seeds
+    pool = lab.pools["train"]
+    jobs = [(sup, k, s) for sup in supervisions for k in sizes for s in range(n_seeds)]
+    rows = []
+    for sup, k, s in tqdm(jobs, desc=f"reward models ({selection})", disable=not progress):
+        if selection == "uniform":
+            chosen = select_uniform(pool, k, seed=s)
+        elif selection == "active":
+            chosen = select_active(pool, selector_scores[s], k)
+        else:
+            raise ValueError(f"selection must be 'uniform' or 'active', not {selection!r}")
+        run = train_lab_rm(lab, chosen, sup, seed=s)
+        rows.append({"supervision": sup, "selection": selection, "size": k, "seed": s,
+                     "samples": len(chosen), "solved": solved_at_pool(lab, run.scores()),
+                     "seconds": run.summary["seconds"]})
+    return pd.DataFrame(rows)
+
+
+def fit_log_lines(curve: pd.DataFrame, by: str = "supervision") -> pd.DataFrame:
+    """Least-squares line ``solved = a + b * log2(size)`` per group, on every run.
+
+    Returns columns ``by``, ``intercept``, ``slope`` (% per doubling of the data) and
+    ``slope_se`` (its standard error).
+    """
+    out = []
+    for name, g in curve.groupby(by, sort=False):
+        x, y = np.log2(g["size"].to_numpy(float)), g["solved"].to_numpy(float)
+        X = np.column_stack([np.ones_like(x), x])
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        resid = y - X @ coef
+        dof = max(1, len(y) - 2)
+        cov = (resid @ resid / dof) * np.linalg.inv(X.T @ X)
+        out.append({by: name, "intercept": coef[0], "slope": coef[1],
+                    "slope_se": float(np.sqrt(cov[1, 1]))})
+    return pd.DataFrame(out)
+
+
+def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = "selection",
+                     n_boot: int = 2000, seed: int = 0) -> dict:
+    """How much more data-efficient ``better`` is than ``baseline``: the ratio of the
+    slopes of their best-fit lines against log data size (the paper's measure, about
+    2.6 for active learning), with a bootstrap 90% interval that resamples the runs of
+    each size.
+
+    Returns ``{"ratio", "low", "high", "slopes"}``. The ratio is NaN (no warning) when the
+    baseline's slope is 0, e.g. when no run solves anything (resamples with a zero
+    baseline slope are left out of the interval); it only means "times as
+    data-efficient" when both slopes are positive.
+    """
+    rng = np.random.default_rng(seed)
+
+    def xy(g):
+        return np.log2(g["size"].to_numpy(float)), g["solved"].to_numpy(float)
+
+    def slope(x, y):
+        return np.polyfit(x, y, 1)[0]
+
+    def resample(x, y):  # the runs of each size, drawn with replacement
+        idx = np.concatenate([rng.choice(np.flatnonzero(x == v), size=(x == v).sum())
+                              for v in np.unique(x)])
+        return x[idx], y[idx]
+
+    def divide(a, b):
+        return a / b if b != 0 else float("nan")
+
+    (xa, ya), (xb, yb) = xy(curve[curve[by] == better]), xy(curve[curve[by] == baseline])
+    ratio = divide(slope(xa, ya), slope(xb, yb))
+    boots = np.array([divide(slope(*resample(xa, ya)), slope(*resample(xb, yb)))
+                      for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    lo, hi = np.percentile(boots, [5, 95]) if len(boots) else (np.nan, np.nan)
+    return {"ratio": float(ratio), "low": float(lo), "high": float(hi),
+            "slopes": {better: float(slope(xa, ya)), baseline: float(slope(xb, yb))}}
+
+
+def sample_shares(rows: pd.DataFrame) -> pd.Series:
+    """What a set of samples holds, in % of its samples (a pool, or a set selected for
+    labeling).
+
+    Returns a Series indexed by: ``"final answer correct"``, ``"every step correct"``
+    (the checker finds no bad step and an answer is given), ``"right answer, wrong
+    steps"`` (the case that fools final-answer outcome labels), ``"wrong answer"``, ``"a
+    bad step"`` (at least one step rated -1), ``"no answer"`` and ``"unfinished"`` (the
+    generator hit its length limit). NaN for an empty table.
+    """
+    correct = rows["is_correct"].astype(bool)
+    process = rows["process_correct"].astype(bool)
+    shares = {
+        "final answer correct": correct,
+        "every step correct": process,
+        "right answer, wrong steps": correct & ~process,
+        "wrong answer": ~correct,
+        "a bad step": rows["first_error"] >= 0,
+        "no answer": rows["answer"].isna(),
+        "unfinished": ~rows["finished"].astype(bool),
+    }
+    return pd.Series({k: 100 * float(v.mean()) if len(rows) else float("nan")
+                      for k, v in shares.items()}, name="% of samples")
+
+
+def reference_lines(lab: Laboratory, seed: int = 0) -> dict[str, float]:
+    """Reference levels of the test pool (% of test problems), to draw beside the curves
+    of reward models that pick one sample of N = the test pool.
+
+    Returns ``{label: %}`` for: majority voting at N (the book's protocol,
+    ``lab.scale.trials`` trials); the ceiling, problems with at least one sample whose
+    final answer is correct (no reward model can do better); a random pick, the mean
+    per-problem pass rate (what an uninformative reward model gets).
+    """
+    from ..best_of_n import majority_vote
+
+    pool = lab.pools["test"]
+    n = lab.scale.test_pool
+    vote = majority_vote(pool, ns=[n], n_trials=lab.scale.trials, seed=seed)
+    rate = pool.groupby("problem_index")["is_correct"].mean()
+    return {f"majority voting, N={n}": float(vote.mean[0]),
+            "any correct sample (ceiling)": 100 * float((rate > 0).mean()),
+            "random pick": 100 * float(rate.mean())}

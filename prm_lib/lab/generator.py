@@ -1,0 +1,215 @@
+"""The laboratory's generator: a small causal LM trained from scratch on correct solutions.
+
+The paper samples solutions from a large generator and labels them. The laboratory does
+the same with a model small enough to train on a laptop CPU in minutes: a Llama-style
+transformer (the architecture of SmolLM2, a few layers wide enough for arithmetic) with a
+character-level tokenizer, trained on reference solutions only. Sampled at temperature
+1.0 it makes mistakes of its own (carries, copied digits, skipped operations), which
+is what the reward models must learn to spot.
+
+The tokenizer keeps ``" +"``, ``" -"`` and ``" ="`` as single tokens, so ``prm_lib``'s
+reward models (which answer with those label tokens) run on the generator's weights
+unchanged, exactly as the paper fine-tunes its reward models from the base model.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .problems import LabProblem, check_steps, reference_steps
+
+__all__ = ["lab_tokenizer", "GeneratorConfig", "new_generator", "train_generator",
+           "sample_solutions", "PROMPT"]
+
+#: How a problem is shown to the generator and to the reward models (as in
+#: :class:`prm_lib.formatting.FormatConfig`).
+PROMPT = "{problem}\n\n"
+
+
+def lab_tokenizer():
+    """A character-level tokenizer (printable ASCII) plus the tokens ``" +" " -" " ="``.
+
+    Returns a ``transformers`` fast tokenizer with ``<pad>``, ``<eos>`` and ``<unk>``.
+    """
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    chars = [c for c in string.printable if c not in "\t\r\x0b\x0c"]
+    special = ["<pad>", "<eos>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(special + chars + [" +", " -", " ="])}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[(" ", "+"), (" ", "-"), (" ", "=")],
+                                unk_token="<unk>"))
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>",
+                                  eos_token="<eos>", unk_token="<unk>")
+    tok.padding_side = "right"
+    return tok
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Size and training of the generator.
+
+    Attributes:
+        hidden_size, layers, heads: the transformer (intermediate size is 4x hidden).
+        steps, batch_size, learning_rate: training (AdamW, warmup then cosine decay).
+        neutral_rate: chance of a restatement after each operation in the training
+            solutions (the domain's neutral steps).
+        max_length: longest sequence in tokens.
+    """
+
+    hidden_size: int = 96
+    layers: int = 3
+    heads: int = 4
+    steps: int = 1200
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    neutral_rate: float = 0.1
+    max_length: int = 192
+
+
+def new_generator(config: GeneratorConfig, tokenizer, seed: int = 0):
+    """A randomly initialised Llama-style causal LM for ``tokenizer``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=config.hidden_size,
+        intermediate_size=4 * config.hidden_size, num_hidden_layers=config.layers,
+        num_attention_heads=config.heads, num_key_value_heads=config.heads,
+        max_position_embeddings=config.max_length, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def _encode(tokenizer, problem: LabProblem, steps: Sequence[str]) -> tuple[list[int], int]:
+    prompt = tokenizer(PROMPT.format(problem=problem.text), add_special_tokens=False)["input_ids"]
+    body = tokenizer("\n".join(steps), add_special_tokens=False)["input_ids"]
+    return prompt + body + [tokenizer.eos_token_id], len(prompt)
+
+
+def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, seed: int = 0,
+                    progress: bool = True):
+    """Train a generator on reference solutions of ``problems`` (language-model loss on
+    the solution tokens and the end token, not on the problem).
+
+    Returns ``(model, tokenizer, history)``; ``history`` has one row per logged step
+    (step, loss, learning rate, seconds).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if not problems:
+        raise ValueError("no problems to train the generator on")
+    tok = lab_tokenizer()
+    model = new_generator(config, tok, seed)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                            betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = max(1, config.steps // 20)
+
+    def lr_at(step):
+        if step < warmup:
+            return config.learning_rate * (step + 1) / warmup
+        t = (step - warmup) / max(1, config.steps - warmup)
+        return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    rows, start = [], time.perf_counter()
+    model.train()
+    bar = tqdm(range(config.steps), desc="training the generator", disable=not progress)
+    for step in bar:
+        picks = rng.integers(len(problems), size=config.batch_size)
+        seqs = [_encode(tok, problems[i], reference_steps(problems[i], rng, config.neutral_rate))
+                for i in picks]
+        width = min(config.max_length, max(len(s) for s, _ in seqs))
+        ids = torch.full((len(seqs), width), tok.pad_token_id)
+        labels = torch.full((len(seqs), width), -100)
+        for r, (s, n_prompt) in enumerate(seqs):
+            s = s[:width]
+            ids[r, : len(s)] = torch.tensor(s)
+            labels[r, n_prompt: len(s)] = torch.tensor(s[n_prompt:])
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = model(input_ids=ids, attention_mask=(ids != tok.pad_token_id).long(),
+                     labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0 or step == config.steps - 1:
+            rows.append({"step": step + 1, "loss": loss.item(), "learning_rate": lr_at(step),
+                         "seconds": time.perf_counter() - start})
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return model, tok, pd.DataFrame(rows)
+
+
+def sample_solutions(model, tokenizer, problems: Sequence[LabProblem], n: int, *,
+                     seed: int = 0, temperature: float = 1.0, max_new_tokens: int = 96,
+                     batch_size: int = 512, progress: bool = True) -> pd.DataFrame:
+    """``n`` solutions per problem sampled at ``temperature`` (full distribution, no
+    top-k or top-p), checked step by step.
+
+    Returns the sample table of :mod:`prm_lib.best_of_n` with the checker's verdicts:
+    ``problem`` (text), ``problem_index``, ``sample_id``, ``steps`` (list of str),
+    ``answer`` (str or None), ``is_correct`` (final answer), ``ratings`` (tuple of +1/0/-1
+    per step), ``first_error`` (index or -1), ``process_correct`` (no bad step),
+    ``finished`` (ended with the end token within ``max_new_tokens``).
+    Reproducible: batch ``b`` is drawn with seed ``(seed, b)``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..generation import split_steps
+
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    jobs = [(p, s) for p in range(len(problems)) for s in range(n)]
+    prompts = {p: tokenizer(PROMPT.format(problem=problems[p].text),
+                            add_special_tokens=False)["input_ids"] for p in range(len(problems))}
+    rows = []
+    model.eval()
+    bar = tqdm(total=len(jobs), desc="sampling solutions", disable=not progress)
+    for b, start in enumerate(range(0, len(jobs), batch_size)):
+        batch = jobs[start: start + batch_size]
+        width = max(len(prompts[p]) for p, _ in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, (p, _) in enumerate(batch):  # left padding: every prompt ends at `width`
+            ids[r, width - len(prompts[p]):] = torch.tensor(prompts[p])
+            mask[r, width - len(prompts[p]):] = 1
+        torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1)[0]))
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
+                                 temperature=temperature, top_k=0, top_p=1.0,
+                                 max_new_tokens=max_new_tokens,
+                                 eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.pad_token_id)
+        for r, (p, s) in enumerate(batch):
+            new = out[r, width:].tolist()
+            finished = tokenizer.eos_token_id in new
+            if finished:
+                new = new[: new.index(tokenizer.eos_token_id)]
+            steps = split_steps(tokenizer.decode(new))
+            check = check_steps(problems[p], steps)
+            rows.append({
+                "problem": problems[p].text, "problem_index": p, "sample_id": s,
+                "steps": steps, "answer": check.answer, "is_correct": check.is_correct,
+                "ratings": check.ratings,
+                "first_error": -1 if check.first_error is None else check.first_error,
+                "process_correct": check.process_correct, "finished": finished,
+            })
+        bar.update(len(batch))
+    bar.close()
+    return pd.DataFrame(rows)

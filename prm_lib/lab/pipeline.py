@@ -1,0 +1,137 @@
+"""The laboratory, built once and cached: problems, a trained generator, sample pools.
+
+:func:`build_lab` draws three disjoint sets of problems (the generator's, the reward
+models' training problems, the test problems), trains the generator on reference
+solutions of the first, and samples pools of solutions for the other two, every sample
+rated step by step by the exact checker. Everything is saved under
+``$PRM_CACHE_DIR/lab/<scale>-seed<seed>-<hash>`` (the hash covers every setting), so the
+chapters of the laboratory share one build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..sources import cache_dir
+from .config import LabScale, lab_scale
+from .generator import sample_solutions, train_generator
+from .problems import LabProblem, make_problems
+
+__all__ = ["Laboratory", "build_lab", "lab_dir"]
+
+_SPLIT_SEEDS = {"test": 1, "train": 2, "generator": 3}
+
+
+@dataclass
+class Laboratory:
+    """Everything the laboratory's experiments start from.
+
+    Attributes:
+        scale: the sizes used.
+        seed: the seed of problems, generator and pools.
+        problems: ``"generator"``, ``"train"`` and ``"test"`` problem lists (disjoint).
+        generator, tokenizer: the trained generator (eval mode).
+        generator_history: its training loss per logged step.
+        pools: ``"train"`` and ``"test"`` sample tables (see
+            :func:`~prm_lib.lab.generator.sample_solutions`).
+        path: the cache folder.
+        timings: seconds spent on each stage when it was built.
+        cached: loaded from an earlier build.
+    """
+
+    scale: LabScale
+    seed: int
+    problems: dict[str, list[LabProblem]]
+    generator: object
+    tokenizer: object
+    generator_history: pd.DataFrame
+    pools: dict[str, pd.DataFrame]
+    path: Path
+    timings: dict = field(default_factory=dict)
+    cached: bool = False
+
+
+def lab_dir(scale: LabScale, seed: int) -> Path:
+    """Where the laboratory for these settings lives."""
+    key = json.dumps({"scale": scale.as_dict(), "seed": seed, "version": __version__},
+                     sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
+
+
+def _split_problems(scale: LabScale, seed: int) -> dict[str, list[LabProblem]]:
+    kw = {"min_ops": scale.min_ops, "max_ops": scale.max_ops, "number_max": scale.number_max,
+          "factor_max": scale.factor_max}
+    s = lambda split: [seed, _SPLIT_SEEDS[split]]  # noqa: E731
+    test = make_problems(scale.test_problems, seed=s("test"), **kw)
+    train = make_problems(scale.train_problems, seed=s("train"), exclude=test, **kw)
+    gen = make_problems(scale.generator_problems, seed=s("generator"), exclude=test + train,
+                        **kw)
+    return {"generator": gen, "train": train, "test": test}
+
+
+def _save_pool(df: pd.DataFrame, path: Path) -> None:
+    out = df.copy()
+    out["steps"] = out["steps"].map(json.dumps)
+    out["ratings"] = out["ratings"].map(list).map(json.dumps)
+    out.to_parquet(path, index=False)
+
+
+def _load_pool(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    df["steps"] = df["steps"].map(json.loads)
+    df["ratings"] = df["ratings"].map(lambda s: tuple(json.loads(s)))
+    return df
+
+
+def build_lab(scale: str | LabScale = "laptop", seed: int = 0, progress: bool = True,
+              rebuild: bool = False) -> Laboratory:
+    """Build (or load from the cache) the laboratory of this scale and seed.
+
+    Returns a :class:`Laboratory`. ``rebuild=True`` ignores the cache.
+    """
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    scale = lab_scale(scale) if isinstance(scale, str) else scale
+    path = lab_dir(scale, seed)
+    problems = _split_problems(scale, seed)
+    done = path / "build.json"
+    if not rebuild and done.is_file():
+        meta = json.loads(done.read_text())
+        gen = LlamaForCausalLM.from_pretrained(path / "generator").eval()
+        tok = AutoTokenizer.from_pretrained(path / "generator")
+        pools = {k: _load_pool(path / f"pool_{k}.parquet") for k in ("train", "test")}
+        return Laboratory(scale, seed, problems, gen, tok,
+                          pd.read_csv(path / "generator_history.csv"), pools, path,
+                          meta["timings"], cached=True)
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted or stale build: start clean
+    path.mkdir(parents=True)
+    timings = {}
+    t = time.perf_counter()
+    gen, tok, history = train_generator(problems["generator"], scale.generator, seed=seed,
+                                        progress=progress)
+    timings["generator"] = round(time.perf_counter() - t, 1)
+    gen.save_pretrained(path / "generator")
+    tok.save_pretrained(path / "generator")
+    history.to_csv(path / "generator_history.csv", index=False)
+    pools = {}
+    for split, n in (("train", scale.train_pool), ("test", scale.test_pool)):
+        t = time.perf_counter()
+        pools[split] = sample_solutions(
+            gen, tok, problems[split], n, seed=int(np.random.SeedSequence(
+                [seed, _SPLIT_SEEDS[split]]).generate_state(1)[0]), progress=progress)
+        timings[f"{split} pool"] = round(time.perf_counter() - t, 1)
+        _save_pool(pools[split], path / f"pool_{split}.parquet")
+    done.write_text(json.dumps({"timings": timings, "scale": scale.as_dict()}, indent=2,
+                               default=str))
+    return Laboratory(scale, seed, problems, gen, tok, history, pools, path, timings)

@@ -1,0 +1,166 @@
+"""The laboratory end to end at tiny scale: build, cache, reward models, selection, fits."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prm_lib.lab import experiments as ex
+from prm_lib.lab.pipeline import build_lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield build_lab("tiny", seed=0, progress=False)
+    mp.undo()
+
+
+def test_splits_are_disjoint_by_construction(lab):
+    texts = {k: {p.text for p in v} for k, v in lab.problems.items()}
+    assert not texts["test"] & texts["train"]
+    assert not texts["test"] & texts["generator"]
+    assert not texts["train"] & texts["generator"]
+    assert set(lab.pools["test"].problem) <= texts["test"]
+    assert set(lab.pools["train"].problem) <= texts["train"]
+
+
+def test_pools_have_every_sample_and_the_checkers_verdicts(lab):
+    s = lab.scale
+    for split, n_problems, n in (("train", s.train_problems, s.train_pool),
+                                 ("test", s.test_problems, s.test_pool)):
+        pool = lab.pools[split]
+        assert len(pool) == n_problems * n
+        assert (pool.groupby("problem_index").size() == n).all()
+        for r in pool.head(20).itertuples():
+            assert len(r.ratings) == len(r.steps)
+            assert r.process_correct == (r.answer is not None and -1 not in r.ratings)
+
+
+def test_cached_build_is_identical(lab):
+    again = build_lab("tiny", seed=0, progress=False)
+    assert again.cached and not lab.cached
+    for split in ("train", "test"):
+        pd.testing.assert_frame_equal(again.pools[split], lab.pools[split])
+
+
+def test_same_seed_same_laboratory(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    fresh = build_lab("tiny", seed=0, progress=False)
+    assert not fresh.cached
+    pd.testing.assert_frame_equal(fresh.pools["test"], lab.pools["test"])
+
+
+def test_three_supervisions_label_the_same_samples(lab):
+    rows = ex.select_uniform(lab.pools["train"], 2, seed=0)
+    fmt = ex.lab_format(lab)
+    prm, _ = ex.supervision_examples(lab.tokenizer, rows, "process", fmt)
+    ans, _ = ex.supervision_examples(lab.tokenizer, rows, "outcome (final answer)", fmt)
+    chk, _ = ex.supervision_examples(lab.tokenizer, rows, "outcome (checker)", fmt)
+    with_steps = rows[rows.steps.map(len) > 0]
+    assert len(ans) == len(chk) == len(with_steps)
+    assert [e.labels for e in ans] == [[int(c)] for c in with_steps.is_correct]
+    assert [e.labels for e in chk] == [[int(c)] for c in with_steps.process_correct]
+    # process labels stop at the first bad step
+    for e in prm:
+        assert 0 not in e.labels[:-1]
+    with pytest.raises(ValueError, match="unknown supervision"):
+        ex.supervision_examples(lab.tokenizer, rows, "vibes", fmt)
+
+
+def test_reward_model_runs_are_cached_and_reproducible(lab):
+    rows = ex.select_uniform(lab.pools["train"], 1, seed=0)
+    run = ex.train_lab_rm(lab, rows, "process", seed=0)
+    assert len(run.step_probs) == len(lab.pools["test"])
+    scores = run.scores()
+    assert scores.shape == (len(lab.pools["test"]),)
+    finite = scores[np.isfinite(scores)]
+    assert ((finite >= 0) & (finite <= 1)).all()
+    again = ex.train_lab_rm(lab, rows, "process", seed=0)
+    np.testing.assert_array_equal(again.scores(), scores)
+    orm = ex.train_lab_rm(lab, rows, "outcome (final answer)", seed=0)
+    assert orm.kind == "orm" and orm.summary["examples"] == int((rows.steps.map(len) > 0).sum())
+    train_scores = run.pool_scores(lab.pools["train"])
+    assert train_scores.shape == (len(lab.pools["train"]),)
+
+
+def test_select_uniform_and_active():
+    rng = np.random.default_rng(0)
+    pool = pd.DataFrame({"problem_index": np.repeat(np.arange(4), 10),
+                         "sample_id": np.tile(np.arange(10), 4),
+                         "is_correct": rng.random(40) < 0.5})
+    pool.loc[pool.problem_index == 3, "is_correct"] = True  # no wrong-answer sample here
+    uni = ex.select_uniform(pool, 3, seed=1)
+    assert (uni.groupby("problem_index").size() == 3).all()
+    assert uni.equals(ex.select_uniform(pool, 3, seed=1))
+    scores = rng.random(40)
+    act = ex.select_active(pool, scores, 5)
+    assert (act.groupby("problem_index").size() == 5).all()
+    for p, g in pool.assign(s=scores).groupby("problem_index"):
+        chosen = act[act.problem_index == p]
+        wrong = g[~g.is_correct].sort_values("s", ascending=False)
+        n_wrong = min(4, len(wrong))  # 80% of 5
+        assert set(wrong.sample_id[:n_wrong]) <= set(chosen.sample_id)
+        rest = g[~g.sample_id.isin(wrong.sample_id[:n_wrong])].sort_values("s", ascending=False)
+        assert set(rest.sample_id[: 5 - n_wrong]) <= set(chosen.sample_id)
+
+
+def test_log_fits_and_efficiency_ratio():
+    sizes = np.array([1, 2, 4, 8] * 3)
+    a = pd.DataFrame({"size": sizes, "solved": 10 + 6 * np.log2(sizes), "selection": "active"})
+    u = pd.DataFrame({"size": sizes, "solved": 10 + 2 * np.log2(sizes), "selection": "uniform"})
+    curve = pd.concat([a, u])
+    fits = ex.fit_log_lines(curve, by="selection").set_index("selection")
+    assert fits.loc["active", "slope"] == pytest.approx(6)
+    assert fits.loc["uniform", "intercept"] == pytest.approx(10)
+    r = ex.efficiency_ratio(curve, "active", "uniform", n_boot=50)
+    assert r["ratio"] == pytest.approx(3) and r["low"] == pytest.approx(3)
+
+
+def test_data_curve_tiny(lab):
+    curve = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False)
+    assert list(curve.columns[:4]) == ["supervision", "selection", "size", "seed"]
+    assert 0 <= curve.solved.iloc[0] <= 100
+
+
+def test_efficiency_ratio_is_nan_without_a_baseline_slope():
+    sizes = np.array([1, 2, 4] * 2)
+    curve = pd.concat([pd.DataFrame({"size": sizes, "solved": 0.0, "selection": s})
+                       for s in ("active", "uniform")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = ex.efficiency_ratio(curve, "active", "uniform", n_boot=20)
+    assert np.isnan(r["ratio"]) and np.isnan(r["low"]) and np.isnan(r["high"])
+
+
+def test_sample_shares():
+    rows = pd.DataFrame({
+        "is_correct":      [True, True, False, False],
+        "process_correct": [True, False, False, False],
+        "first_error":     [-1, 1, 0, -1],
+        "answer":          ["07", "07", "12", None],
+        "finished":        [True, True, True, False],
+    })
+    s = ex.sample_shares(rows)
+    assert s["final answer correct"] == 50 and s["every step correct"] == 25
+    assert s["right answer, wrong steps"] == 25 and s["wrong answer"] == 50
+    assert s["a bad step"] == 50 and s["no answer"] == 25 and s["unfinished"] == 25
+    assert ex.sample_shares(rows.iloc[0:0]).isna().all()
+
+
+def test_reference_lines_bound_the_test_pool(lab):
+    pool = lab.pools["test"].copy()
+    # make problem 0 always right and problem 1 right once, whatever the generator wrote
+    first = pool.problem_index == 0
+    pool.loc[first, ["answer", "is_correct"]] = ["07", True]
+    once = (pool.problem_index == 1) & (pool.sample_id == 0)
+    pool.loc[once, ["answer", "is_correct"]] = ["07", True]
+    fake = type(lab)(**{**vars(lab), "pools": {**lab.pools, "test": pool}})
+    refs = ex.reference_lines(fake)
+    n, P = lab.scale.test_pool, lab.scale.test_problems
+    rates = pool.groupby("problem_index").is_correct.mean()
+    assert refs["any correct sample (ceiling)"] == pytest.approx(100 * (rates > 0).sum() / P)
+    assert refs["random pick"] == pytest.approx(100 * rates.mean())
+    assert refs["any correct sample (ceiling)"] >= refs[f"majority voting, N={n}"] >= 100 / P

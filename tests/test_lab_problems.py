@@ -1,0 +1,119 @@
+"""The laboratory's problems and exact step checker."""
+
+import numpy as np
+import pytest
+
+from prm_lib.formatting import PRM_LABELS, encode_steps, label_token_ids
+from prm_lib.lab.generator import PROMPT, lab_tokenizer
+from prm_lib.lab.problems import (
+    NEUTRAL_TEMPLATE,
+    LabProblem,
+    check_steps,
+    make_problems,
+    reference_steps,
+)
+
+P = LabProblem(47, (("+", 18), ("*", 3), ("-", 25)))  # 65, 195, 170 -> "70"
+
+
+def test_problem_text_values_answer():
+    assert P.text == "Last two digits of ((47 + 18) * 3) - 25?"
+    assert P.values == [47, 65, 195, 170]
+    assert P.answer == "70"
+    assert LabProblem(3, (("+", 2),)).answer == "05"
+
+
+def test_reference_solution_is_all_good():
+    steps = reference_steps(P)
+    assert steps == ["47 + 18 = 65", "65 * 3 = 195", "195 - 25 = 170", "# Answer\n\n70"]
+    check = check_steps(P, steps)
+    assert check.ratings == (1, 1, 1, 1)
+    assert check.is_correct and check.process_correct and check.first_error is None
+
+
+def test_every_generated_reference_solution_checks():
+    rng = np.random.default_rng(0)
+    for p in make_problems(300, seed=5, min_ops=1, max_ops=5):
+        steps = reference_steps(p, rng, neutral_rate=0.5)
+        check = check_steps(p, steps)
+        assert set(check.ratings) <= {0, 1} and check.ratings[-1] == 1
+        assert check.process_correct and check.is_correct
+        assert all(v >= 0 for v in p.values)
+
+
+def test_neutral_restatement():
+    good = ["47 + 18 = 65", NEUTRAL_TEMPLATE.format(value=65), "65 * 3 = 195",
+            "195 - 25 = 170", "# Answer\n\n70"]
+    assert check_steps(P, good).ratings == (1, 0, 1, 1, 1)
+    wrong = ["47 + 18 = 65", NEUTRAL_TEMPLATE.format(value=66)] + good[2:]
+    assert check_steps(P, wrong).ratings == (1, -1, 1, 1, 1)
+    # before any operation there is no running total to restate
+    assert check_steps(P, [NEUTRAL_TEMPLATE.format(value=47)]).ratings == (-1,)
+
+
+@pytest.mark.parametrize("step, rating", [
+    ("47 + 18 = 65", 1),
+    ("18 + 47 = 65", 1),      # addition commutes
+    ("47 + 18 = 66", -1),     # wrong result
+    ("47 + 19 = 66", -1),     # wrong operand
+    ("47 * 18 = 846", -1),    # wrong operation
+    ("47 + 18 =65", -1),      # not the format
+    ("sixty-five", -1),
+])
+def test_first_step(step, rating):
+    assert check_steps(P, [step]).ratings == (rating,)
+
+
+def test_subtraction_does_not_commute():
+    q = LabProblem(50, (("-", 20),))
+    assert check_steps(q, ["50 - 20 = 30"]).ratings == (1,)
+    assert check_steps(q, ["20 - 50 = 30"]).ratings == (-1,)
+
+
+def test_right_answer_from_wrong_steps():
+    # a slip in the hundreds digit keeps the last two: the outcome label says "correct"
+    steps = ["47 + 18 = 65", "65 * 3 = 295", "295 - 25 = 270", "# Answer\n\n70"]
+    check = check_steps(P, steps)
+    assert check.ratings == (1, -1, -1, 1)
+    assert check.is_correct and not check.process_correct and check.first_error == 1
+
+
+def test_errors_can_cancel_and_later_steps_are_rated_on_their_own():
+    steps = ["47 + 18 = 66", "65 * 3 = 195", "195 - 25 = 170", "# Answer\n\n70"]
+    assert check_steps(P, steps).ratings == (-1, 1, 1, 1)
+
+
+def test_answer_rules():
+    early = ["47 + 18 = 65", "# Answer\n\n70"]  # right digit, operations skipped
+    assert check_steps(P, early).ratings == (1, -1)
+    assert not check_steps(P, early).process_correct
+    extra = reference_steps(P) + ["0 + 0 = 0"]
+    assert check_steps(P, extra).ratings[-1] == -1
+    too_many = reference_steps(P)[:3] + ["170 + 1 = 171", "# Answer\n\n1"]
+    assert check_steps(P, too_many).ratings[-2:] == (-1, -1)
+    none = check_steps(P, reference_steps(P)[:3])
+    assert none.answer is None and not none.is_correct and not none.process_correct
+
+
+def test_make_problems_is_seeded_distinct_and_respects_exclude():
+    a = make_problems(200, seed=1)
+    assert [p.text for p in a] == [p.text for p in make_problems(200, seed=1)]
+    assert len({p.text for p in a}) == 200
+    b = make_problems(200, seed=1, exclude=a)
+    assert not {p.text for p in a} & {p.text for p in b}
+    assert all(2 <= p.n_ops <= 4 for p in a)
+    with pytest.raises(ValueError):
+        make_problems(5, seed=0, min_ops=3, max_ops=2)
+
+
+def test_tokenizer_label_tokens_and_step_ends():
+    tok = lab_tokenizer()
+    ids = label_token_ids(tok, PRM_LABELS)
+    assert len(set(ids)) == 3
+    assert len(tok("\n", add_special_tokens=False)["input_ids"]) == 1
+    steps = reference_steps(P)
+    ids, ends = encode_steps(tok, P.text, steps)
+    text = PROMPT.format(problem=P.text) + "\n".join(steps)
+    assert tok.decode(ids) == text
+    for end, step in zip(ends, steps):
+        assert tok.decode([ids[end]]) == step[-1]
