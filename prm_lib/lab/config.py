@@ -45,7 +45,7 @@ class LabScale:
     train_pool: int = 64
     test_pool: int = 32
     min_ops: int = 2
-    max_ops: int = 4
+    max_ops: int = 5
     number_max: int = 30
     factor_max: int = 5
     data_sizes: tuple[int, ...] = (1, 2, 4, 8, 16)
