@@ -164,3 +164,14 @@ def test_reference_lines_bound_the_test_pool(lab):
     assert refs["any correct sample (ceiling)"] == pytest.approx(100 * (rates > 0).sum() / P)
     assert refs["random pick"] == pytest.approx(100 * rates.mean())
     assert refs["any correct sample (ceiling)"] >= refs[f"majority voting, N={n}"] >= 100 / P
+
+
+def test_same_seed_same_reward_model(lab, tmp_path, monkeypatch):
+    # trained twice from scratch (fresh cache): the same scores, bit for bit
+    rows = ex.select_uniform(lab.pools["train"], 1, seed=0)
+    first = ex.train_lab_rm(lab, rows, "outcome (checker)", seed=3).scores()
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    fresh = build_lab("tiny", seed=0, progress=False)
+    second = ex.train_lab_rm(fresh, rows, "outcome (checker)", seed=3)
+    assert second.path != ex.train_lab_rm(lab, rows, "outcome (checker)", seed=3).path
+    np.testing.assert_array_equal(second.scores(), first)
