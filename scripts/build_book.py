@@ -23,6 +23,7 @@ files the toc names); the default is this repository.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -137,6 +138,14 @@ def execute(notebook: Path, executed: Path, parameters: dict, kernel: str) -> bo
     return False
 
 
+def executed_ok(path: Path) -> bool:
+    """True when ``path`` is a notebook that papermill ran to the end without an error."""
+    if not path.is_file():
+        return False
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    return not meta.get("exception") and meta.get("end_time") is not None
+
+
 def assemble(root: Path, documents: list[Path], executed_dir: Path, site: Path) -> None:
     """Write the build tree: config without execution, toc, pages, executed notebooks."""
     if site.exists():
@@ -222,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="output folder (default: outputs/)")
     parser.add_argument("--root", type=Path, default=REPO,
                         help="book root with _config.yml and _toc.yml (default: this repo)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the chapters a previous run of the same --out executed "
+                             "without error (and their recorded results); run the rest")
     args = parser.parse_args(argv)
 
     root, out = args.root.resolve(), args.out.resolve()
@@ -255,13 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     kernel = timed("kernel", ensure_kernel)
 
     results_dir = out / "results"
-    for old in (executed_dir, build, results_dir):
+    for old in (build,) if args.resume else (executed_dir, build, results_dir):
         if old.exists():
             shutil.rmtree(old)
     # Chapters record their headline numbers here (prm_lib.results); the kernels that
     # papermill starts inherit this variable.
     os.environ["PRM_RESULTS_DIR"] = str(results_dir)
     for i, notebook in enumerate(notebooks, 1):
+        if args.resume and executed_ok(executed_dir / notebook):
+            print(f"[{i}/{len(notebooks)}] {notebook}: kept from the previous run")
+            continue
+        (results_dir / f"{notebook.stem}.jsonl").unlink(missing_ok=True)
         print(f"[{i}/{len(notebooks)}] running {notebook} ...", flush=True)
         ok = timed(f"run {notebook}", execute, root / notebook, executed_dir / notebook,
                    parameters, kernel)

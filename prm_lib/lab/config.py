@@ -33,7 +33,8 @@ class LabScale:
         seeds: reward-model seeds per point (confidence bands).
         rm_steps_min: fewest optimizer steps of a reward-model run (small data sets are
             repeated for several epochs rather than trained for a handful of steps).
-        rm_epochs, rm_batch_size, rm_learning_rate: reward-model training.
+        rm_epochs, rm_batch_size, rm_learning_rate, rm_loss: reward-model training (see
+            :class:`prm_lib.training.TrainConfig`).
         trials: best-of-N trials.
     """
 
@@ -54,6 +55,7 @@ class LabScale:
     rm_epochs: float = 2.0
     rm_batch_size: int = 32
     rm_learning_rate: float = 1e-3
+    rm_loss: str = "label_tokens"
     trials: int = 200
 
     def describe(self) -> str:

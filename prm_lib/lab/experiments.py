@@ -171,7 +171,7 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     keys = sorted(zip(rows["problem_index"].tolist(), rows["sample_id"].tolist()))
     key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
                       "rm": [scale.rm_steps_min, scale.rm_epochs, scale.rm_batch_size,
-                             scale.rm_learning_rate]})
+                             scale.rm_learning_rate, scale.rm_loss]})
     path = lab.path / "rms" / (tag + hashlib.sha256(key.encode()).hexdigest()[:12])
     kind = "prm" if supervision == "process" else "orm"
     if (path / "summary.json").is_file():
@@ -186,7 +186,7 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     config = TrainConfig(output_dir=str(path), max_steps=steps,
                          learning_rate=scale.rm_learning_rate, batch_size=scale.rm_batch_size,
                          bf16=False, logging_steps=max(1, steps // 10), seed=seed,
-                         progress=progress, warmup_ratio=0.05)
+                         progress=progress, warmup_ratio=0.05, loss=scale.rm_loss)
     result = train_reward_model(model, lab.tokenizer, examples, config=config,
                                 format_config=fmt, kind=kind)
     probs = pool_scores(result.reward_model, lab.pools["test"])
