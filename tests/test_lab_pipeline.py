@@ -175,3 +175,17 @@ def test_same_seed_same_reward_model(lab, tmp_path, monkeypatch):
     second = ex.train_lab_rm(fresh, rows, "outcome (checker)", seed=3)
     assert second.path != ex.train_lab_rm(lab, rows, "outcome (checker)", seed=3).path
     np.testing.assert_array_equal(second.scores(), first)
+
+
+def test_lab_folder_depends_on_build_settings_only():
+    from dataclasses import replace
+
+    from prm_lib.lab.config import lab_scale
+    from prm_lib.lab.generator import GeneratorConfig
+    from prm_lib.lab.pipeline import lab_dir
+
+    base = lab_scale("tiny")
+    assert lab_dir(replace(base, rm_learning_rate=1.0, seeds=9, trials=3), 0) == lab_dir(base, 0)
+    assert lab_dir(replace(base, test_pool=base.test_pool + 1), 0) != lab_dir(base, 0)
+    assert lab_dir(replace(base, generator=GeneratorConfig(steps=7)), 0) != lab_dir(base, 0)
+    assert lab_dir(base, 1) != lab_dir(base, 0)

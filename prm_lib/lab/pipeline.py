@@ -60,9 +60,16 @@ class Laboratory:
     cached: bool = False
 
 
+#: The settings that change what :func:`build_lab` makes (the reward-model settings do not:
+#: reward-model runs have keys of their own inside the laboratory's folder).
+BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_problems",
+                "train_pool", "test_pool", "min_ops", "max_ops", "number_max", "factor_max")
+
+
 def lab_dir(scale: LabScale, seed: int) -> Path:
     """Where the laboratory for these settings lives."""
-    key = json.dumps({"scale": scale.as_dict(), "seed": seed, "version": __version__},
+    settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
+    key = json.dumps({"scale": settings, "seed": seed, "version": __version__},
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
