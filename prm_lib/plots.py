@@ -318,5 +318,7 @@ def plot_data_curves(
     if title:
         ax.set_title(title)
     if note:
-        ax.text(0.01, 0.99, note, transform=ax.transAxes, va="top", fontsize=7.5, color="0.3")
+        # outside the axes, bottom right: inside, it collided with curves or line labels
+        ax.text(1.01, 0.0, note, transform=ax.transAxes, va="bottom", ha="left",
+                fontsize=7.5, color="0.3")
     return ax

@@ -54,3 +54,16 @@ def write_jsonl(path: Path, objs: list) -> Path:
         for o in objs:
             f.write((o if isinstance(o, str) else json.dumps(o)) + "\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: a tiny model's passes are far too small to split
+    across threads, and on a busy 2-core machine two OpenMP threads make them 10-40x
+    slower. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

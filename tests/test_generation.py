@@ -37,14 +37,7 @@ PROBLEMS = ["What is 1+1?", "Solve $x^2 = 4$ for $x > 0$.", "Wie viel ist 2·3? 
 KW = {"max_new_tokens": 24, "batch_size": 3, "progress": False, "backend": "transformers"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads fight over the cores and
-    generation gets tens of times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

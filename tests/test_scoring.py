@@ -24,14 +24,7 @@ from prm_lib.step_eval import score_items, step_items
 ATOL = 1e-5  # fp32; batch composition alone moves results by ~1e-7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The tiny model's passes are far too small to split across threads; on a busy
-    # 2-core machine, two OpenMP threads make them 10-30x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -139,19 +139,9 @@ def test_wrong_model_kind_is_refused(models):
 # ------------------------------------------------- the book's check of the widget (Task C)
 
 def load_check_book():
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from tests.test_book import load_script
 
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
-    spec = importlib.util.spec_from_file_location("check_book", scripts / "check_book.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(scripts))  # check_book imports build_book
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(scripts))
-    return module
+    return load_script("check_book")
 
 
 CHAPTER = "notebooks/03_orm_and_what_each_model_sees"
