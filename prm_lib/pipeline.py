@@ -151,5 +151,9 @@ def train_orm(scale: Scale, data_dir=None, seed: int = 0, retrain: bool = False,
 def untrained_prm(scale: Scale, seed: int = 0) -> RewardModel:
     """The base model read as a PRM before any training: the baseline a trained PRM
     must beat (its label-token probabilities are whatever pretraining left)."""
+    from .training import _bf16_supported
+
     model, tok = load_causal_lm(scale.model, seed=seed)
-    return RewardModel(model, tok, "prm", FormatConfig(max_length=scale.max_length))
+    # scored like the trained PRM (trained with bf16 "auto"), so the comparison is fair
+    return RewardModel(model, tok, "prm", FormatConfig(max_length=scale.max_length),
+                       bf16=_bf16_supported())

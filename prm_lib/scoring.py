@@ -257,7 +257,7 @@ def _score_plan(rm, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: 
     was_training = rm.model.training
     rm.model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), rm.autocast():
             batches = range(0, len(order), batch_size)
             for start in tqdm(batches, desc="scoring (shared prefix)", disable=not progress):
                 trunks = order[start : start + batch_size]

@@ -61,6 +61,7 @@ __all__ = [
     "scoring_sequences",
     "score_steps",
     "score_items",
+    "reuse_scores",
     "AUCResult",
     "step_auc",
     "calibration_table",
@@ -314,6 +315,43 @@ def score_items(items: _Seq[StepItem], score_fn: ScoreFn, batch_size: int = 16) 
     per_item = score_steps([it.problem for it in items], [it.steps for it in items],
                            score_fn, batch_size)
     return np.array([p[-1] for p in per_item], dtype=float).reshape(len(items), 3)
+
+
+def reuse_scores(
+    known_items: _Seq[StepItem], known_scores: np.ndarray,
+    score_items_fn: Callable[[list[StepItem]], np.ndarray],
+) -> Callable[[list[StepItem]], np.ndarray]:
+    """A ``score_items_fn`` that looks items up among ones already scored and scores only
+    the others with ``score_items_fn``.
+
+    An item is found when its problem, prefix and step text are those of a known item
+    (its rating and role do not matter: a causal PRM's verdict depends on the text
+    only), e.g. to evaluate first-error detection (:func:`first_error_step_probs`) with
+    the scores the step-level AUC already computed, instead of running the model again.
+
+    Args:
+        known_items, known_scores: items and their ``[n, 3]`` probabilities (NaN rows,
+            for steps beyond the model's length limit, are reused as they are).
+        score_items_fn: ``items -> [n, 3]`` for the items not found.
+    """
+    known_scores = _check_probs(known_scores, len(known_items))
+    index = {(it.problem, tuple(it.prefix), it.text): i for i, it in enumerate(known_items)}
+
+    def fn(items: list[StepItem]) -> np.ndarray:
+        out = np.full((len(items), 3), np.nan)
+        missing = []
+        for j, it in enumerate(items):
+            i = index.get((it.problem, tuple(it.prefix), it.text))
+            if i is None:
+                missing.append(j)
+            else:
+                out[j] = known_scores[i]
+        if missing:
+            out[missing] = _check_probs(score_items_fn([items[j] for j in missing]),
+                                        len(missing))
+        return out
+
+    return fn
 
 
 def _check_probs(probs, n: int) -> np.ndarray:

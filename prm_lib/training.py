@@ -227,6 +227,7 @@ def train_reward_model(
     if config.train_top_layers is not None:
         freeze_below(model, config.train_top_layers)
     bf16 = _bf16_supported() if config.bf16 == "auto" else bool(config.bf16)
+    rm.bf16 = bf16  # score as trained
     params = inspect.signature(TrainingArguments.__init__).parameters
     grouping = (
         {"train_sampling_strategy": "group_by_length"}

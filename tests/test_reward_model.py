@@ -169,3 +169,39 @@ def test_bf16_setting_reaches_the_reward_loss(tmp_path):
                           progress=False)
         train_reward_model(model, tok, examples, config=cfg, format_config=FormatConfig())
         assert seen and seen[0] == expected
+
+
+def test_bf16_scoring_computes_in_bfloat16_and_stays_close(tiny, tmp_path):
+    """``bf16=True`` scores under bfloat16 autocast (as the model was trained), close to
+    the exact float32 pass; the setting survives save/load, and a model saved without
+    it loads as float32."""
+    model, tok = tiny
+    seen = []
+    hook = model.get_decoder().layers[0].mlp.down_proj.register_forward_hook(
+        lambda m, i, o: seen.append(o.dtype))
+    try:
+        exact = RewardModel(model, tok, "prm").step_probabilities([PROBLEM], [STEPS])[0]
+        assert seen[-1] == torch.float32
+        fast_rm = RewardModel(model, tok, "prm", bf16=True)
+        fast = fast_rm.step_probabilities([PROBLEM], [STEPS])[0]
+        assert seen[-1] == torch.bfloat16
+    finally:
+        hook.remove()
+    np.testing.assert_allclose(fast.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(fast, exact, atol=0.05)
+    assert RewardModel.load(fast_rm.save(tmp_path / "fast")).bf16 is True
+    plain = RewardModel(model, tok, "prm").save(tmp_path / "plain")
+    meta = (plain / "reward_model.json")
+    meta.write_text(meta.read_text().replace('"bf16": false', '"unused": 0'))
+    assert RewardModel.load(plain).bf16 is False
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_trained_reward_model_scores_as_it_was_trained(tmp_path, bf16):
+    model, tok = tiny_model(seed=5)
+    examples, _ = prm_examples(tok, [solution(1)] * 2, FormatConfig())
+    cfg = TrainConfig(str(tmp_path / "run"), max_steps=1, batch_size=2, bf16=bf16,
+                      progress=False)
+    result = train_reward_model(model, tok, examples, config=cfg, format_config=FormatConfig())
+    assert result.reward_model.bf16 is bf16
+    assert RewardModel.load(result.path).bf16 is bf16

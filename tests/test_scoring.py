@@ -188,3 +188,20 @@ def test_leaves_training_mode_and_refuses_an_orm(model_and_tokenizer):
     model.eval()
     with pytest.raises(ValueError, match="PRM"):
         score_items_shared_prefix(RewardModel(model, tok, kind="orm"), [], progress=False)
+
+
+def test_bf16_reward_model_shares_prefixes_under_bf16(model_and_tokenizer):
+    """A reward model that scores in bfloat16 does so in the shared-prefix scorer too, and
+    the result stays close to its own one-pass-per-solution scores."""
+    model, tok = model_and_tokenizer
+    rm = RewardModel(model, tok, "prm", FormatConfig(max_length=4096), bf16=True)
+    seen = []
+    hook = model.get_decoder().layers[0].mlp.down_proj.register_forward_hook(
+        lambda m, i, o: seen.append(o.dtype))
+    items = step_items(hand_made())
+    try:
+        shared = score_items_shared_prefix(rm, items, progress=False)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+    np.testing.assert_allclose(shared, score_items(items, rm.score_fn()), atol=0.03, rtol=0)

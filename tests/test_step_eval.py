@@ -386,3 +386,33 @@ def test_real_phase1_test(data_dir):
     fe = se.first_error_sets(data)
     assert (fe.n_erroneous, fe.n_correct) == (1_698, 90)
     assert fe.skipped["duplicate"] == 272  # five labeling sessions appear twice in the file
+
+
+def test_reuse_scores_looks_up_known_items_and_scores_only_the_rest():
+    sols = [sol_a(), sol_c(), sol_d()]
+    scorer = hashed_scorer()
+    items = se.step_items(sols)
+    known = se.score_items(items, scorer)
+    fe = se.first_error_sets(sols)
+    fresh = se.first_error_step_probs(fe, lambda its: se.score_items(its, scorer))
+    asked = []
+
+    def rest(its):
+        asked.extend(its)
+        return se.score_items(its, scorer)
+
+    reused = se.first_error_step_probs(fe, se.reuse_scores(items, known, rest))
+    for a, b in zip(fresh, reused):
+        np.testing.assert_allclose(a, b)
+    seen = {(it.problem, it.prefix, it.text) for it in items}
+    assert len(asked) < sum(len(s) for s in fe.steps)  # most were looked up
+    assert all((it.problem, tuple(it.prefix), it.text) not in seen for it in asked)
+    # half of the known items forgotten: those are asked for, the result is the same
+    half = len(items) // 2
+    asked.clear()
+    again = se.first_error_step_probs(fe, se.reuse_scores(items[:half], known[:half], rest))
+    for a, b in zip(fresh, again):
+        np.testing.assert_allclose(a, b)
+    assert asked
+    with pytest.raises(ValueError, match="shape"):
+        se.reuse_scores(items, known[:1], rest)
