@@ -50,6 +50,8 @@ __all__ = [
     "efficiency_ratio",
     "sample_shares",
     "reference_lines",
+    "generator_loglik",
+    "within_problem_auc",
 ]
 
 SUPERVISIONS: tuple[str, ...] = ("process", "outcome (final answer)", "outcome (checker)")
@@ -373,3 +375,55 @@ def reference_lines(lab: Laboratory, seed: int = 0) -> dict[str, float]:
     return {f"majority voting, N={n}": float(vote.mean[0]),
             "any correct sample (ceiling)": 100 * float((rate > 0).mean()),
             "random pick": 100 * float(rate.mean())}
+
+
+def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256) -> np.ndarray:
+    """The generator's own log-likelihood of every sample of ``pool`` (row order): the
+    sum over the solution's tokens and its end token of log P(token | what precedes),
+    in nats (a sample cut off at the length limit is scored as if it ended there). No
+    training: a baseline that says how much the generator's weights already
+    know about which samples are right (a reward model starts from those weights).
+    """
+    import torch
+
+    from .generator import _encode
+
+    gen, tok = lab.generator, lab.tokenizer
+    problems = {p.text: p for split in lab.problems.values() for p in split}
+    out = np.zeros(len(pool))
+    rows = list(zip(pool["problem"], pool["steps"]))
+    gen.eval()
+    for start in range(0, len(rows), batch_size):
+        enc = [_encode(tok, problems[p], steps) for p, steps in rows[start: start + batch_size]]
+        width = max(len(ids) for ids, _ in enc)
+        ids = torch.full((len(enc), width), tok.pad_token_id)
+        for r, (seq, _) in enumerate(enc):
+            ids[r, : len(seq)] = torch.tensor(seq)
+        with torch.inference_mode():
+            logp = gen(input_ids=ids, attention_mask=(ids != tok.pad_token_id).long()
+                       ).logits.float().log_softmax(-1)
+        for r, (seq, n_prompt) in enumerate(enc):
+            target = torch.tensor(seq[n_prompt:])
+            out[start + r] = logp[r, n_prompt - 1: len(seq) - 1].gather(
+                -1, target[:, None]).sum().item()
+    return out
+
+
+def within_problem_auc(pool: pd.DataFrame, scores: np.ndarray,
+                       column: str = "is_correct") -> float:
+    """How well ``scores`` rank the samples of the **same** problem: the ROC AUC for
+    ``column`` (default: final answer right) within each problem, averaged over the
+    problems that have samples of both kinds (NaN if none has). 0.5 is chance; this is
+    the skill best-of-N needs, unlike an AUC over the whole pool, which a score also
+    earns by telling easy problems from hard ones.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    aucs = []
+    frame = pd.DataFrame({"p": pool["problem_index"].to_numpy(),
+                          "y": pool[column].astype(bool).to_numpy(),
+                          "s": np.asarray(scores, float)})
+    for _, g in frame.groupby("p", sort=True):
+        if 0 < g["y"].sum() < len(g) and g["s"].notna().all():
+            aucs.append(roc_auc_score(g["y"], g["s"]))
+    return float(np.mean(aucs)) if aucs else float("nan")
