@@ -26,7 +26,7 @@ python3 -m venv "$work/venv"
 source "$work/venv/bin/activate"
 cd "$work"  # not the checkout: `prm_lib` must not be importable from the current folder
 pip install -q --upgrade pip
-pip install -q torch --index-url https://download.pytorch.org/whl/cpu || pip install -q torch
+pip install -q "${TORCH_SPEC:-torch==2.13.0}"  # Colab: preinstalled
 pip install -q ipykernel ipywidgets papermill
 mkdir -p "$work/fake/google/colab"
 touch "$work/fake/google/__init__.py" "$work/fake/google/colab/__init__.py"

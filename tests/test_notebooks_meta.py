@@ -91,3 +91,16 @@ def test_one_parameters_cell_with_scale_data_dir_seed(path):
     assert all(isinstance(node, ast.Assign) for node in tree.body)
     names = [t.id for node in tree.body for t in node.targets]
     assert names == ["scale", "data_dir", "seed"]
+
+
+def test_colab_check_rewrites_the_url_the_chapters_hold():
+    """scripts/colab_check.sh points the install cell at another repository by replacing
+    the chapters' REPO_URL text: that text must be the one the chapters hold."""
+    script = (REPO / "scripts" / "colab_check.sh").read_text()
+    replaced = re.search(r'sed "s#([^#]+)#', script)[1]
+    urls = {URL.search(code_cells(p)[0].source)[1] for p in NOTEBOOKS}
+    assert urls == {replaced}
+    default = re.search(r"\|\| chapters=\(([^)]*)\)", script)[1].split()
+    assert default
+    for name in default:  # the chapters it runs by default exist
+        assert (REPO / "notebooks" / f"{name}.ipynb").is_file()
