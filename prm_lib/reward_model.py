@@ -161,9 +161,10 @@ class RewardModel:
         format: how solutions were turned into sequences (same at scoring time).
         labels: the label strings, in class order.
         bf16: score under bfloat16 autocast, as the model was trained (set by
-            :func:`prm_lib.training.train_reward_model` and saved with the model). About
-            1.8x faster on a CPU with bfloat16 instructions; probabilities move by about
-            0.005 on average from a float32 pass. False: float32, exact.
+            :func:`prm_lib.training.train_reward_model` and saved with the model).
+            1.6-1.8x faster on a CPU with bfloat16 instructions (see
+            ``benchmarks/bench_scoring.py``); probabilities move by about 0.005 on average
+            from a float32 pass. False: float32, exact.
     """
 
     model: object
