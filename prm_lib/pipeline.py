@@ -72,6 +72,11 @@ def _subsample(examples, n, rng):
     return [examples[i] for i in sorted(rng.choice(len(examples), size=n, replace=False))]
 
 
+#: Precision of the book's PRM and ORM training (TrainConfig.bf16); the untrained baseline
+#: of :func:`untrained_prm` is scored in the same one.
+BF16 = "auto"
+
+
 def _train(kind: str, scale: Scale, data_dir, seed: int, retrain: bool, progress: bool) -> Run:
     from .training import TrainConfig, train_reward_model
 
@@ -108,6 +113,7 @@ def _train(kind: str, scale: Scale, data_dir, seed: int, retrain: bool, progress
         eval_steps=max(1, steps // 4),
         seed=seed,
         progress=progress,
+        bf16=BF16,
     )
     result = train_reward_model(model, tok, train_ex, held_ex, config=config,
                                 format_config=fmt, kind=kind)
@@ -154,6 +160,6 @@ def untrained_prm(scale: Scale, seed: int = 0) -> RewardModel:
     from .training import _bf16_supported
 
     model, tok = load_causal_lm(scale.model, seed=seed)
-    # scored like the trained PRM (trained with bf16 "auto"), so the comparison is fair
-    return RewardModel(model, tok, "prm", FormatConfig(max_length=scale.max_length),
-                       bf16=_bf16_supported())
+    # scored in the precision the trained PRM was trained and is scored in: a fair baseline
+    bf16 = _bf16_supported() if BF16 == "auto" else BF16
+    return RewardModel(model, tok, "prm", FormatConfig(max_length=scale.max_length), bf16=bf16)

@@ -389,12 +389,11 @@ def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256)
     from .generator import _encode
 
     gen, tok = lab.generator, lab.tokenizer
-    problems = {p.text: p for split in lab.problems.values() for p in split}
     out = np.zeros(len(pool))
     rows = list(zip(pool["problem"], pool["steps"]))
     gen.eval()
     for start in range(0, len(rows), batch_size):
-        enc = [_encode(tok, problems[p], steps) for p, steps in rows[start: start + batch_size]]
+        enc = [_encode(tok, p, steps) for p, steps in rows[start: start + batch_size]]
         width = max(len(ids) for ids, _ in enc)
         ids = torch.full((len(enc), width), tok.pad_token_id)
         for r, (seq, _) in enumerate(enc):

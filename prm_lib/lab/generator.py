@@ -92,8 +92,9 @@ def new_generator(config: GeneratorConfig, tokenizer, seed: int = 0):
     return LlamaForCausalLM(cfg)
 
 
-def _encode(tokenizer, problem: LabProblem, steps: Sequence[str]) -> tuple[list[int], int]:
-    prompt = tokenizer(PROMPT.format(problem=problem.text), add_special_tokens=False)["input_ids"]
+def _encode(tokenizer, problem: str, steps: Sequence[str]) -> tuple[list[int], int]:
+    """Token ids of problem text + solution + end token, and the prompt's length."""
+    prompt = tokenizer(PROMPT.format(problem=problem), add_special_tokens=False)["input_ids"]
     body = tokenizer("\n".join(steps), add_special_tokens=False)["input_ids"]
     return prompt + body + [tokenizer.eos_token_id], len(prompt)
 
@@ -130,7 +131,7 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
     bar = tqdm(range(config.steps), desc="training the generator", disable=not progress)
     for step in bar:
         picks = rng.integers(len(problems), size=config.batch_size)
-        seqs = [_encode(tok, problems[i], reference_steps(problems[i], rng, config.neutral_rate))
+        seqs = [_encode(tok, problems[i].text, reference_steps(problems[i], rng, config.neutral_rate))
                 for i in picks]
         width = min(config.max_length, max(len(s) for s, _ in seqs))
         ids = torch.full((len(seqs), width), tok.pad_token_id)
