@@ -44,6 +44,7 @@ __all__ = [
     "FormatReport",
     "label_token_ids",
     "encode_steps",
+    "SolutionTokens",
     "prm_examples",
     "CompleteSolution",
     "complete_solutions",
@@ -141,8 +142,14 @@ def _newline_ids(tokenizer) -> list[int]:
     return ids
 
 
-class _Tokens:
-    """Tokenizes each distinct text once: solutions in a tree share most of their steps."""
+class SolutionTokens:
+    """A solution's tokens the way every reward model reads them, each distinct text
+    tokenized once (solutions in a tree share most of their steps).
+
+    ``tokens(text)`` is the text's ids; ``tokens.encode(problem, steps)`` is
+    :func:`encode_steps`: ``(ids, ends)``, ``ends[i]`` the index of step ``i``'s last
+    token.
+    """
 
     def __init__(self, tokenizer, config: FormatConfig):
         self.tokenizer, self.config = tokenizer, config
@@ -168,6 +175,10 @@ class _Tokens:
         return ids, ends
 
 
+# The old private name, for modules that still import it.
+_Tokens = SolutionTokens
+
+
 def encode_steps(
     tokenizer, problem: str, steps: Sequence[str], config: FormatConfig = FormatConfig()
 ) -> tuple[list[int], list[int]]:
@@ -182,10 +193,10 @@ def encode_steps(
     Raises:
         ValueError: a step is empty.
     """
-    return _Tokens(tokenizer, config).encode(problem, steps)
+    return SolutionTokens(tokenizer, config).encode(problem, steps)
 
 
-def _example(tokens: _Tokens, problem, steps, step_labels, report, what, source):
+def _example(tokens: SolutionTokens, problem, steps, step_labels, report, what, source):
     """One Example, truncated to whole steps; None (counted) when no label survives."""
     ids, ends = tokens.encode(problem, steps)
     max_length = tokens.config.max_length
@@ -214,7 +225,7 @@ def prm_examples(
     """PRM training examples: each trajectory up to its first bad step, plus (phase 1)
     one example per rated alternative. Returns the examples and a report of counts."""
     report = FormatReport()
-    tokens = _Tokens(tokenizer, config)
+    tokens = SolutionTokens(tokenizer, config)
     out = []
     for s in solutions:
         traj = s.trajectory
@@ -337,7 +348,7 @@ def outcome_examples(
     step and nowhere else (the ORM's format, whatever decided the label: the final answer,
     or a checker that requires every step to be right). Solutions whose last step does
     not fit in ``max_length`` are dropped and counted."""
-    tokens = _Tokens(tokenizer, config)
+    tokens = SolutionTokens(tokenizer, config)
     report = report if report is not None else FormatReport()
     out = []
     for c in solutions:

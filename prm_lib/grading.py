@@ -80,7 +80,7 @@ import sympy
 from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
 from math_verify import LatexExtractionConfig, parse, verify
 
-__all__ = ["last_boxed", "extract_answer", "grade_answer", "answer_key"]
+__all__ = ["ANSWER_HEADING", "last_boxed", "extract_answer", "grade_answer", "answer_key"]
 
 
 class _QuietTimeouts(logging.Filter):
@@ -156,7 +156,11 @@ def last_boxed(text: str) -> str | None:
     return m.group(1).rstrip(".,;") or None
 
 
-_ANSWER_HEADING = re.compile(r"^[ \t]*#[ \t]*Answer[ \t]*:?[ \t]*$", re.MULTILINE)
+#: The ``# Answer`` line that ends a solution in the paper's format (its own line,
+#: optional colon); the final answer follows it.
+ANSWER_HEADING = re.compile(r"^[ \t]*#[ \t]*Answer[ \t]*:?[ \t]*$", re.MULTILINE)
+# The old private name, for modules that still import it.
+_ANSWER_HEADING = ANSWER_HEADING
 
 
 def extract_answer(solution: str) -> str | None:
@@ -168,7 +172,7 @@ def extract_answer(solution: str) -> str | None:
     """
     if not isinstance(solution, str):
         return None
-    headings = list(_ANSWER_HEADING.finditer(solution))
+    headings = list(ANSWER_HEADING.finditer(solution))
     if headings:
         answer = solution[headings[-1].end() :].strip()
     else:

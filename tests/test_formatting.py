@@ -9,6 +9,7 @@ from prm_lib.formatting import (
     ORM_LABELS,
     PRM_LABELS,
     FormatConfig,
+    SolutionTokens,
     encode_steps,
     label_token_ids,
     orm_examples,
@@ -58,6 +59,14 @@ TOKENIZERS = {
 @pytest.fixture(scope="module", params=sorted(TOKENIZERS))
 def tokenizer(request):
     return TOKENIZERS[request.param]()
+
+
+def test_solution_tokens_encode_like_encode_steps_and_tokenize_each_text_once():
+    tok = load_tokenizer("tiny")
+    tokens = SolutionTokens(tok, FormatConfig())
+    assert tokens.encode("p", TRICKY) == encode_steps(tok, "p", TRICKY)
+    tokens.encode("p", TRICKY[:2])
+    assert set(tokens.cache) == {"p\n\n", *TRICKY}  # the second call tokenized nothing new
 
 
 def test_each_label_sits_on_the_last_token_of_its_step(tokenizer):

@@ -236,6 +236,12 @@ def test_extract_answer_prm800k_format():
     assert extract_answer(PRM800K_SOLUTION) == "35"
 
 
+def test_answer_heading_is_a_line_of_its_own():
+    assert grading.ANSWER_HEADING.search("Step.\n# Answer\n\n5")
+    assert grading.ANSWER_HEADING.search("Step.\n  #Answer:  \n5")
+    assert not grading.ANSWER_HEADING.search("The # Answer is 5")
+
+
 def test_extract_answer_takes_the_last_answer_heading():
     solution = (
         "Step one.\n\n# Answer\n\n12\n\n"
