@@ -31,14 +31,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from prm_lib.best_of_n import (  # noqa: E402
-    PAPER_N_TRIALS,
-    PAPER_NS,
-    PAPER_POOL_SIZE,
-    best_of_n,
-    draw_permutations,
-    majority_vote,
-)
+from prm_lib.best_of_n import best_of_n, draw_permutations, majority_vote  # noqa: E402
+from prm_lib.paper import PAPER_N_TRIALS, PAPER_NS, PAPER_POOL_SIZE  # noqa: E402
 
 # --------------------------------------------------------------------------- the pool
 

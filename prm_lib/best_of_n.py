@@ -2,7 +2,7 @@
 
 The protocol (OpenAI's ``prm800k/eval/eval.py``, paper Section 3 and Figure 3): every test
 problem has a *pool* of up to 1,860 scored solution samples. For each of 400 trials and each
-N in :data:`PAPER_NS`:
+N in :data:`~prm_lib.paper.PAPER_NS`:
 
 1. pad the problem's list of samples with missing entries up to the pool size (1,860), so a
    problem with fewer samples simply has fewer candidates among the first N;
@@ -47,6 +47,15 @@ are batched; :func:`draw_permutations` returns exactly the shuffles the evaluato
 every evaluator also accepts them back through ``permutations=`` (tests use this to compare
 against a plain loop).
 
+Statistics of the results, at the end of the module: :func:`at_largest_n`,
+:func:`trial_standard_errors` (how the standard error shrinks with trials),
+:func:`paired_difference` and :func:`describe_difference` (two methods on the same
+shuffles), :func:`problem_bootstrap` (how much a difference depends on the problems drawn).
+
+This is the **evaluate** stage for whole solutions (load -> format -> train -> score ->
+evaluate -> plot): it reads a sample table with score columns
+(:mod:`prm_lib.samples`) and gives :class:`BestOfNResult` to :mod:`prm_lib.plots`.
+
 Vectorisation: per batch of trials, one ``(trials, problems, pool)`` permutation array;
 best-of-N gathers a sortable key (score rank, then earliest position) into shuffled order
 and takes a maximum over each stretch between consecutive N, then a cumulative maximum
@@ -56,6 +65,7 @@ stretch with one ``bincount``. Batches are sized to stay under ``max_chunk_bytes
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
@@ -63,12 +73,9 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .paper import PAPER_N_TRIALS, PAPER_NS, PAPER_POOL_SIZE
+
 __all__ = [
-    "PAPER_NS",
-    "PAPER_POOL_SIZE",
-    "PAPER_N_TRIALS",
-    "PAPER_BEST_OF_1860",
-    "PAPER_SOURCE",
     "BestOfNResult",
     "best_of_n",
     "majority_vote",
@@ -77,18 +84,12 @@ __all__ = [
     "draw_permutations",
     "answer_groups",
     "fill_answer_key",
+    "at_largest_n",
+    "trial_standard_errors",
+    "paired_difference",
+    "describe_difference",
+    "problem_bootstrap",
 ]
-
-#: The paper's N grid (official eval script).
-PAPER_NS: tuple[int, ...] = (10, 25, 50, 75, 100, 200, 300, 400, 500, 750, 1000, 1250, 1500, 1860)
-#: Samples per MATH500 problem in the released scored samples; the padding size.
-PAPER_POOL_SIZE = 1860
-#: Trials the official script averages over.
-PAPER_N_TRIALS = 400
-#: Figure 3 of the paper: % of MATH500 solved at best-of-1860 (large-scale generator).
-PAPER_BEST_OF_1860: dict[str, float] = {"PRM": 78.2, "ORM": 72.4, "Majority voting": 69.6}
-#: Where :data:`PAPER_BEST_OF_1860` comes from, for figure labels.
-PAPER_SOURCE = "Lightman et al. 2023, Fig. 3"
 
 # Small batches keep the working set near the CPU caches: 32 MiB ran fastest on 2 cores.
 _DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -661,3 +662,96 @@ def evaluate_methods(
     for lab, col in (weighted_voting or {}).items():
         results.append(majority_vote(samples, weights=col, label=lab, **kwargs))
     return results
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def at_largest_n(results: Sequence[BestOfNResult]) -> pd.DataFrame:
+    """Mean and std of % solved at each result's largest N, one row per method
+    (index: label; columns N, mean, std, n_trials)."""
+    return pd.DataFrame(
+        [{"label": r.label, "N": int(r.ns[-1]), "mean": float(r.mean[-1]),
+          "std": float(r.std[-1]), "n_trials": r.n_trials} for r in results]
+    ).set_index("label")
+
+
+def trial_standard_errors(result: BestOfNResult, trials: Sequence[int] | None = None
+                          ) -> pd.DataFrame:
+    """Standard error of the mean % solved estimated from the first ``t`` trials.
+
+    Args:
+        trials: trial counts ``t`` (default: about ten from 2 to all, geometric).
+
+    Returns:
+        one row per (N, t): ``N``, ``trials``, ``mean`` (of the first t trials) and
+        ``sem`` = std (ddof=1) / sqrt(t). It shrinks like 1/sqrt(t); it is 0 where every
+        shuffle gives the same result (N = the pool size: nothing left to shuffle).
+    """
+    total = result.n_trials
+    if total < 2:
+        raise ValueError("a standard error needs at least 2 trials")
+    if trials is None:
+        trials = np.unique(np.geomspace(2, total, num=min(10, total - 1)).round().astype(int))
+    rows = []
+    for t in trials:
+        if not 2 <= t <= total:
+            raise ValueError(f"trial counts must be between 2 and {total}, got {t}")
+        part = result.solved[:t]
+        sem = part.std(axis=0, ddof=1) / math.sqrt(t)
+        for n, m, s in zip(result.ns, part.mean(axis=0), sem):
+            rows.append({"N": int(n), "trials": int(t), "mean": float(m), "sem": float(s)})
+    return pd.DataFrame(rows)
+
+
+def paired_difference(a: BestOfNResult, b: BestOfNResult) -> pd.DataFrame:
+    """``a`` minus ``b`` in % solved per N, trial by trial.
+
+    Both must come from the same shuffles (same ``seed`` and table, as
+    :func:`evaluate_methods` gives), so trial t of each saw the same
+    samples and the difference is paired.
+
+    Returns:
+        one row per N: ``N``, ``difference`` (mean over trials), ``std`` (over trials),
+        ``a_ahead`` / ``b_ahead``: share of trials in which each solved strictly more.
+    """
+    if a.solved.shape != b.solved.shape or not np.array_equal(a.ns, b.ns):
+        raise ValueError("the two results need the same N values and number of trials")
+    if a.seed is None or a.seed != b.seed:
+        raise ValueError("the two results must come from the same shuffles (same seed)")
+    d = a.solved - b.solved
+    return pd.DataFrame({"N": a.ns.astype(int), "difference": d.mean(axis=0),
+                         "std": d.std(axis=0), "a_ahead": (d > 0).mean(axis=0),
+                         "b_ahead": (d < 0).mean(axis=0)})
+
+
+def describe_difference(a: BestOfNResult, b: BestOfNResult) -> str:
+    """One sentence on :func:`paired_difference` of ``a`` and ``b``: the difference at the
+    largest N, how often each was ahead there, and at how many N each was ahead."""
+    d = paired_difference(a, b)
+    last = d.iloc[-1]
+    ahead = int((d["difference"] > 1e-9).sum())
+    behind = int((d["difference"] < -1e-9).sum())
+    return (f"{a.label} minus {b.label}: {last['difference']:+.1f} points at "
+            f"N={int(last['N'])} (more solved in {last['a_ahead']:.0%} of trials, fewer in "
+            f"{last['b_ahead']:.0%}); {a.label} is ahead at {ahead} of {len(d)} values of N, "
+            f"behind at {behind}, level at {len(d) - ahead - behind}")
+
+
+def problem_bootstrap(a: BestOfNResult, b: BestOfNResult, n_boot: int = 2000,
+                      level: float = 0.9, seed: int = 0) -> dict:
+    """How much ``a`` minus ``b`` at the largest N depends on which problems were drawn:
+    the problems are resampled with replacement (the trials' spread says nothing about
+    that, and at N = the pool size it is zero).
+
+    Returns ``{"N", "difference", "low", "high", "level", "n_problems"}`` in points of %
+    solved; ``low``/``high`` bound the central ``level`` share of the bootstrap.
+    """
+    if not a.problems.equals(b.problems) or not np.array_equal(a.ns, b.ns):
+        raise ValueError("the two results need the same problems and N values")
+    d = 100.0 * (a.per_problem[:, -1] - b.per_problem[:, -1])
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(len(d), size=(n_boot, len(d)))].mean(axis=1)
+    lo, hi = np.percentile(boots, [50 * (1 - level), 50 * (1 + level)])
+    return {"N": int(a.ns[-1]), "difference": float(d.mean()), "low": float(lo),
+            "high": float(hi), "level": level, "n_problems": len(d)}

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .grading import grade_answer
+from .paper import PAPER_TABLE_3
 from .schema import LabeledSolution
 
 __all__ = [
     "RATING_NAMES",
     "RATING_COLORS",
-    "PAPER_TABLE3",
     "solutions_table",
     "ratings_table",
     "table3",
@@ -28,12 +28,6 @@ __all__ = [
 RATING_NAMES = {1: "+1 good", 0: "0 neutral", -1: "-1 bad", None: "unrated"}
 #: Colour-blind-safe colours for step ratings (Okabe-Ito), used by every rating picture.
 RATING_COLORS = {1: "#009E73", 0: "#E69F00", -1: "#D55E00", None: "#999999"}
-
-#: The paper's Table 3 ("PRM800K statistics"), phase 1 / phase 2 / combined; in percent.
-PAPER_TABLE3 = {
-    "% of solutions ending with the correct answer": (85.1, 13.2, 14.2),
-    "% of steps rated correct": (58.6, 74.1, 73.1),
-}
 
 
 def solutions_table(solutions: Sequence[LabeledSolution]) -> pd.DataFrame:
@@ -99,7 +93,8 @@ def ratings_table(solutions: Sequence[LabeledSolution]) -> pd.DataFrame:
 
 
 def table3(solutions: Sequence[LabeledSolution], phase: int = 1) -> pd.DataFrame:
-    """Our figures next to the paper's Table 3 for one phase, in percent.
+    """Our figures next to the paper's Table 3 (:data:`~prm_lib.paper.PAPER_TABLE_3`) for
+    one phase, in percent.
 
     The paper does not define its denominators, so each statistic is given under the
     readings it allows: all solutions or only those that reach an answer; trajectory
@@ -125,7 +120,7 @@ def table3(solutions: Sequence[LabeledSolution], phase: int = 1) -> pd.DataFrame
     df = pd.DataFrame(
         [
             {"statistic": k, "counted over": how, "this book": round(100 * float(v), 1),
-             f"paper (phase {phase})": PAPER_TABLE3[k][idx]}
+             f"paper (phase {phase})": PAPER_TABLE_3[k][idx]}
             for k, how, v in rows
         ]
     )

@@ -9,18 +9,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from .best_of_n import (
-    PAPER_BEST_OF_1860,
-    PAPER_POOL_SIZE,
-    PAPER_SOURCE,
-    BestOfNResult,
-    results_frame,
-)
+from .best_of_n import BestOfNResult, results_frame
+from .paper import PAPER_BEST_OF_1860, PAPER_FIGURE_3_SOURCE, PAPER_POOL_SIZE
 
 __all__ = ["plot_best_of_n", "plot_data_curves"]
 
 # Log-axis ticks at least ~2x apart so their labels never collide.
-_TICKS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1860)
+_TICKS = (1, 2, 5, 10, 25, 50, 100, 250, 500, PAPER_POOL_SIZE)
 
 
 def _as_frame(results) -> pd.DataFrame:
@@ -100,8 +95,9 @@ def plot_best_of_n(
         results: a :class:`BestOfNResult`, a list of them, or their tidy table
             (:func:`prm_lib.best_of_n.results_frame`).
         ax: axes to draw on; default a new 7x4.5 inch figure.
-        paper_reference: mark the paper's best-of-1860 numbers (PRM 78.2, ORM 72.4,
-            majority voting 69.6; Figure 3) at N=1,860, coloured like the matching curve.
+        paper_reference: mark the paper's best-of-1860 numbers
+            (:data:`~prm_lib.paper.PAPER_BEST_OF_1860`, Figure 3) at N=1,860, coloured
+            like the matching curve.
         title: axes title; default ``"Best-of-N on <n> problems"``.
 
     Returns:
@@ -132,7 +128,7 @@ def plot_best_of_n(
                     markeredgewidth=0.7, linestyle="none", zorder=5)
         handles.append(Line2D([], [], marker="*", markersize=11, color="0.6",
                               markeredgecolor="black", linestyle="none"))
-        names.append(f"paper, best-of-{PAPER_POOL_SIZE:,} ({PAPER_SOURCE})")
+        names.append(f"paper, best-of-{PAPER_POOL_SIZE:,} ({PAPER_FIGURE_3_SOURCE})")
 
     ax.set_xscale("log")
     lo = min(frame["N"].min(), PAPER_POOL_SIZE if paper_reference else np.inf)
@@ -176,7 +172,7 @@ def plot_calibration(
     """Reliability diagram: observed share of -1 steps against mean predicted P(-1).
 
     Args:
-        table: a :func:`prm_lib.step_eval.calibration_table` (columns ``bin_low``,
+        table: a :func:`prm_lib.metrics.calibration_table` (columns ``bin_low``,
             ``bin_high``, ``n``, ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``).
         ax: axes to draw on; default a new 5x5 inch figure. Call again with the same
             axes to compare scorers.

@@ -17,15 +17,20 @@ import pandas as pd
 import pytest
 
 from prm_lib.best_of_n import (
-    PAPER_NS,
     BestOfNResult,
+    at_largest_n,
     best_of_n,
+    describe_difference,
     draw_permutations,
     evaluate_methods,
     fill_answer_key,
     majority_vote,
+    paired_difference,
+    problem_bootstrap,
     results_frame,
+    trial_standard_errors,
 )
+from prm_lib.paper import PAPER_NS
 
 # --------------------------------------------------------------------------- the loop
 
@@ -349,3 +354,65 @@ def test_plot_best_of_n_draws_curves_bands_and_the_paper_points():
     assert not [line for line in ax2.get_lines() if line.get_marker() == "*"]
     assert ax2.get_title() == "tiny"
     plt.close("all")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def synthetic_pool(n_problems=12, n=8, seed=0) -> pd.DataFrame:
+    """A sample table with right and wrong answers and three score columns."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_problems):
+        acc = rng.uniform(0.05, 0.6)
+        for _ in range(n):
+            ok = bool(rng.random() < acc)
+            rows.append({"problem": f"p{p}", "answer": "1" if ok else str(rng.integers(2, 5)),
+                         "is_correct": ok, "good_score": rng.normal(1.0 if ok else 0.0),
+                         "noise_score": rng.normal()})
+    df = pd.DataFrame(rows)
+    df["oracle_score"] = df["is_correct"].astype(float)
+    return df
+
+
+def test_oracle_solves_exactly_when_a_correct_sample_is_among_the_first_n():
+    pool = synthetic_pool()
+    ns, pad = [1, 2, 4, 8], 8
+    perm = draw_permutations(0, 5, pool["problem"].nunique(), pad)
+    res = best_of_n(pool, "oracle_score", ns=ns, pad_to=pad, permutations=perm)
+    correct = pool["is_correct"].to_numpy().reshape(-1, pad)  # problems in order, 8 each
+    for t in range(5):
+        shuffled = np.take_along_axis(correct, perm[t].astype(int), axis=1)
+        want = [100 * shuffled[:, :n].any(axis=1).mean() for n in ns]
+        np.testing.assert_allclose(res.solved[t], want)
+
+
+def test_trial_standard_errors_follow_the_formula():
+    res = best_of_n(synthetic_pool(), "good_score", ns=[1, 4, 8], n_trials=30, pad_to=8)
+    sem = trial_standard_errors(res, trials=[2, 10, 30])
+    row = sem[(sem.N == 1) & (sem.trials == 10)].iloc[0]
+    assert row["sem"] == pytest.approx(res.solved[:10, 0].std(ddof=1) / np.sqrt(10))
+    assert (sem[sem.N == 8]["sem"] == 0).all()  # N = the pool: nothing left to shuffle
+    assert set(trial_standard_errors(res)["trials"]) >= {2, 30}
+    with pytest.raises(ValueError):
+        trial_standard_errors(res, trials=[1])
+
+
+def test_paired_difference_bootstrap_and_sentence():
+    pool = synthetic_pool()
+    kw = dict(ns=[1, 2, 4, 8], n_trials=40, pad_to=8, seed=3)
+    good, noise = best_of_n(pool, "good_score", **kw), best_of_n(pool, "noise_score", **kw)
+    d = paired_difference(good, noise)
+    np.testing.assert_allclose(d["difference"], good.mean - noise.mean)
+    assert ((d["a_ahead"] + d["b_ahead"]) <= 1).all()
+    text = describe_difference(good, noise)
+    assert text.startswith(f"{good.label} minus {noise.label}:") and "of 4 values of N" in text
+    b = problem_bootstrap(good, noise)
+    assert b["difference"] == pytest.approx(good.mean[-1] - noise.mean[-1])
+    assert b["low"] <= b["difference"] <= b["high"] and b["n_problems"] == 12
+    same = problem_bootstrap(good, good)
+    assert same["low"] == same["high"] == 0
+    with pytest.raises(ValueError, match="same shuffles"):
+        paired_difference(good, best_of_n(pool, "noise_score", **{**kw, "seed": 4}))
+    table = at_largest_n([good, noise])
+    assert table.loc[good.label, "N"] == 8

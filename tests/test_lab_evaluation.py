@@ -1,18 +1,18 @@
 """Best-of-N on the laboratory (chapters 4 and 7): the reward models, the scored pool,
-chapter 4's choice of pool, and the summaries the chapters print."""
+chapter 4's pool when the paper's samples are missing, and the summaries the chapters
+print."""
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from prm_lib.best_of_n import PAPER_NS, PAPER_POOL_SIZE, best_of_n, draw_permutations
 from prm_lib.lab import evaluation as ev
 from prm_lib.lab import experiments as ex
-from prm_lib.lab.config import lab_scale
 from prm_lib.lab.pipeline import build_lab
+from prm_lib.paper import PAPER_TABLE_4
+from prm_lib.pools import evaluation_pool
 from prm_lib.reward_model import SCORING_RULES
 
 
@@ -30,22 +30,6 @@ def runs(lab):
     return ev.lab_reward_models(lab, seed=0)
 
 
-def synthetic_pool(n_problems=12, n=8, seed=0) -> pd.DataFrame:
-    """A sample table with right and wrong answers and three score columns."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for p in range(n_problems):
-        acc = rng.uniform(0.05, 0.6)
-        for _ in range(n):
-            ok = bool(rng.random() < acc)
-            rows.append({"problem": f"p{p}", "answer": "1" if ok else str(rng.integers(2, 5)),
-                         "is_correct": ok, "good_score": rng.normal(1.0 if ok else 0.0),
-                         "noise_score": rng.normal()})
-    df = pd.DataFrame(rows)
-    df["oracle_score"] = df["is_correct"].astype(float)
-    return df
-
-
 # --------------------------------------------------------------------------- small helpers
 
 
@@ -57,12 +41,10 @@ def test_powers_of_two_end_with_the_pool():
         ev.powers_of_two(0)
 
 
-def test_score_columns_and_figure3_note():
+def test_score_columns():
     assert ev.score_columns(["prm", "orm"], oracle=True) == {
         "PRM (process)": "prm_score", "ORM (final answer)": "orm_score",
         "any correct in the first N": "oracle_score"}
-    note = ev.figure3_note()
-    assert all(v in note for v in ("78.2", "72.4", "69.6", "Fig. 3"))
 
 
 # --------------------------------------------------------------------------- the runs
@@ -95,23 +77,12 @@ def test_scored_test_pool_adds_one_column_per_run(lab, runs):
         ev.scored_test_pool(lab, {"x": short})
 
 
-def test_oracle_solves_exactly_when_a_correct_sample_is_among_the_first_n():
-    pool = synthetic_pool()
-    ns, pad = [1, 2, 4, 8], 8
-    perm = draw_permutations(0, 5, pool["problem"].nunique(), pad)
-    res = best_of_n(pool, "oracle_score", ns=ns, pad_to=pad, permutations=perm)
-    correct = pool["is_correct"].to_numpy().reshape(-1, pad)  # problems in order, 8 each
-    for t in range(5):
-        shuffled = np.take_along_axis(correct, perm[t].astype(int), axis=1)
-        want = [100 * shuffled[:, :n].any(axis=1).mean() for n in ns]
-        np.testing.assert_allclose(res.solved[t], want)
-
-
 # --------------------------------------------------------------------------- chapter 4's pool
 
 
 def test_offline_the_pool_is_the_laboratorys(lab, runs, tmp_path):
-    pool = ev.evaluation_pool("tiny", data_dir=tmp_path, seed=0)
+    # prm_lib.pools falls back on the laboratory: tested here, where its runs are cached
+    pool = evaluation_pool("tiny", data_dir=tmp_path, seed=0)
     assert not pool.is_paper and pool.source == "laboratory"
     assert "scored samples" in pool.unavailable
     assert pool.ns == tuple(ev.powers_of_two(lab.scale.test_pool))
@@ -123,58 +94,13 @@ def test_offline_the_pool_is_the_laboratorys(lab, runs, tmp_path):
     assert pool.spread_ns[0] == 1 and pool.spread_ns[-1] == lab.scale.test_pool
 
 
-def test_the_papers_samples_are_used_when_present(tmp_path):
-    target = tmp_path / "prm800k" / "scored-test-samples.jsonl"
-    target.parent.mkdir()
-    lines = [{"problem": f"P{p}", "given_answer": str(i % 3), "is_correct": i % 3 == 0,
-              "prm_score": i / 10, "orm_score": 1 - i / 10} for p in range(3) for i in range(5)]
-    target.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    pool = ev.evaluation_pool("tiny", data_dir=tmp_path, seed=0)
-    assert pool.is_paper and pool.lab is None and pool.unavailable is None
-    assert pool.ns == PAPER_NS and pool.pad_to == PAPER_POOL_SIZE
-    assert pool.n_trials == lab_scale("tiny").trials
-    assert len(pool.samples) == 15 and pool.spread_ns[-1] == PAPER_POOL_SIZE
-    assert ev.evaluation_pool("laptop", data_dir=tmp_path).n_trials == 400
-
-
 # --------------------------------------------------------------------------- summaries
-
-
-def test_trial_standard_errors_follow_the_formula():
-    res = best_of_n(synthetic_pool(), "good_score", ns=[1, 4, 8], n_trials=30, pad_to=8)
-    sem = ev.trial_standard_errors(res, trials=[2, 10, 30])
-    row = sem[(sem.N == 1) & (sem.trials == 10)].iloc[0]
-    assert row["sem"] == pytest.approx(res.solved[:10, 0].std(ddof=1) / np.sqrt(10))
-    assert (sem[sem.N == 8]["sem"] == 0).all()  # N = the pool: nothing left to shuffle
-    assert set(ev.trial_standard_errors(res)["trials"]) >= {2, 30}
-    with pytest.raises(ValueError):
-        ev.trial_standard_errors(res, trials=[1])
-
-
-def test_paired_difference_bootstrap_and_sentence():
-    pool = synthetic_pool()
-    kw = dict(ns=[1, 2, 4, 8], n_trials=40, pad_to=8, seed=3)
-    good, noise = best_of_n(pool, "good_score", **kw), best_of_n(pool, "noise_score", **kw)
-    d = ev.paired_difference(good, noise)
-    np.testing.assert_allclose(d["difference"], good.mean - noise.mean)
-    assert ((d["a_ahead"] + d["b_ahead"]) <= 1).all()
-    text = ev.describe_difference(good, noise)
-    assert text.startswith(f"{good.label} minus {noise.label}:") and "of 4 values of N" in text
-    b = ev.problem_bootstrap(good, noise)
-    assert b["difference"] == pytest.approx(good.mean[-1] - noise.mean[-1])
-    assert b["low"] <= b["difference"] <= b["high"] and b["n_problems"] == 12
-    same = ev.problem_bootstrap(good, good)
-    assert same["low"] == same["high"] == 0
-    with pytest.raises(ValueError, match="same shuffles"):
-        ev.paired_difference(good, best_of_n(pool, "noise_score", **{**kw, "seed": 4}))
-    table = ev.at_largest_n([good, noise])
-    assert table.loc[good.label, "N"] == 8
 
 
 def test_scoring_rule_table_has_the_four_rules_beside_table_4(lab, runs):
     table = ev.scoring_rule_table(lab.pools["test"], runs["prm"], n_trials=7, seed=2)
     assert list(table.index) == list(SCORING_RULES)
-    assert table["paper"].tolist() == [78.2, 77.6, 77.4, 77.8]
+    assert table["paper"].tolist() == [78.2, 77.6, 77.4, 77.8] == list(PAPER_TABLE_4.values())
     first = table.loc["product, neutral = correct", "mean"]
     assert first == ex.solved_at_pool(lab, runs["prm"].scores(), n_trials=7, seed=2)
     with pytest.raises(ValueError):
