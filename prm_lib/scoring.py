@@ -1,14 +1,45 @@
-"""Score many step items at once, computing each shared prefix only once.
+"""Scoring: a PRM's probabilities for step items, sharing every pass a causal PRM allows.
 
-Evaluating a PRM on phase-1 PRM800K means scoring every rated candidate step: each
-trajectory step, and each alternative as ``trajectory prefix + alternative``. The
-alternatives of a solution share long prefixes with its trajectory, so one forward pass
-per sequence (:func:`prm_lib.step_eval.score_items` with
+The **score** stage of load -> format -> train -> score -> evaluate -> plot: it takes the
+data of :mod:`prm_lib.items` (step items, first-error sets) and returns probabilities,
+which :mod:`prm_lib.metrics` and :mod:`prm_lib.baselines` read.
+
+A PRM enters as a **score function**::
+
+    score_fn(problems: list[str], steps: list[list[str]]) -> list[np.ndarray]
+
+which returns, for each solution, an array ``[n_steps, 3]`` of (P(negative), P(neutral),
+P(positive)) for every step, the columns in the order of :data:`prm_lib.schema.RATINGS`
+(-1, 0, +1). The paper's PRM gives all of them in one forward pass.
+
+**Causal scoring.** Everything here assumes the scorer is causal: the probabilities of
+step ``k`` depend only on the problem and steps ``0..k``. That is how the paper's PRM
+reads a solution, and it is what lets one pass over a trajectory score all its steps. It
+also lets any sequence that is a prefix of another share that one's pass
+(:func:`prm_lib.items.scoring_sequences`).
+
+The chapter's walk, top to bottom::
+
+    items = step_items(test)                       # one item per rated candidate step
+    probs = score_items(items, score_fn)           # [n_items, 3]
+    step_auc(item_ratings(items), probs[:, 0], groups=item_problems(items))
+
+    fe = first_error_sets(test)                    # ProcessBench-style solutions
+    step_probs = score_steps(fe.problems, fe.steps, score_fn)
+    t = best_threshold(train_fe.first_errors, train_step_probs)   # tuned on train only
+    first_error_metrics(fe.first_errors, predict_first_error(step_probs, t))
+
+The baselines (:func:`~prm_lib.baselines.constant_baseline`,
+:func:`~prm_lib.baselines.position_prior_baseline`) are score functions too, so they run
+through exactly the same code; an untrained PRM is one more
+``score_items(items, untrained_prm_score_fn)``.
+
+**Sharing prefixes inside the model.** Evaluating a PRM on phase-1 PRM800K means scoring
+every rated candidate step: each trajectory step, and each alternative as ``trajectory
+prefix + alternative``. The alternatives of a solution share long prefixes with its
+trajectory, so one forward pass per sequence (:func:`score_items` with
 :meth:`RewardModel.score_fn <prm_lib.reward_model.RewardModel.score_fn>`) computes the
-same prefix again for every alternative.
-
-A causal PRM's verdict on a step depends only on the tokens up to it, so the work can be
-shared:
+same prefix again for every alternative. :func:`score_items_shared_prefix` shares it:
 
 1. **Trunks.** The longest sequence of a group (same problem, one prefix chain; in
    phase 1 the trajectory, or the trajectory plus one stop-position alternative) runs
@@ -30,16 +61,172 @@ which SmolLM2 is, Qwen2 and GPT-2; not for sliding-window attention).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .formatting import _Tokens
+from .formatting import SolutionTokens
+from .items import (FirstErrorSet, ScoringSequence, StepItem, as_item_probs, plan_sequences,
+                    scoring_sequences)
 from .reward_model import head_logits
-from .step_eval import ScoringSequence, StepItem, scoring_sequences
 
-__all__ = ["Branch", "SharedPrefixPlan", "shared_prefix_plan", "score_items_shared_prefix"]
+__all__ = [
+    "ScoreFn",
+    "score_steps",
+    "score_items",
+    "reuse_scores",
+    "first_error_step_probs",
+    "Branch",
+    "SharedPrefixPlan",
+    "shared_prefix_plan",
+    "score_items_shared_prefix",
+]
+
+#: ``score_fn(problems, steps) -> [array [n_steps, 3] of P(-1), P(0), P(+1)] per solution``.
+ScoreFn = Callable[[list[str], list[list[str]]], list[np.ndarray]]
+
+
+# --------------------------------------------------------------------------- score functions
+
+
+def _check_step_scores(arr, n_steps: int, where: str) -> np.ndarray:
+    arr = np.asarray(arr, dtype=float)
+    if arr.shape != (n_steps, 3):
+        raise ValueError(
+            f"score_fn returned shape {arr.shape} for {where} with {n_steps} steps; expected "
+            f"({n_steps}, 3) = P(-1), P(0), P(+1) per step (a 2-class scorer can return "
+            "[P(bad), 0, P(good)])"
+        )
+    if not np.all(np.isfinite(arr)) or arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
+        raise ValueError(f"score_fn returned values outside [0, 1] or NaN for {where}")
+    # Loose: half-precision softmax outputs sum to 1 only to about 1e-2.
+    if not np.allclose(arr.sum(axis=1), 1.0, atol=2e-2):
+        raise ValueError(f"score_fn's rows for {where} do not sum to 1 (probabilities of "
+                         "the three ratings)")
+    return arr
+
+
+def score_steps(
+    problems: Sequence[str],
+    steps: Sequence[Sequence[str]],
+    score_fn: ScoreFn,
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """Per-step probabilities for many solutions, sharing forward passes where possible.
+
+    Args:
+        problems: one problem text per solution.
+        steps: one list of step texts per solution.
+        score_fn: the scorer (module docstring); it is called with at most
+            ``batch_size`` solutions at a time.
+        batch_size: solutions per ``score_fn`` call.
+
+    Returns:
+        one float array ``[len(steps[i]), 3]`` of P(-1), P(0), P(+1) per solution. Each
+        distinct solution is scored once, and a solution that is a prefix of another
+        (same problem) is read from the longer one's pass (causal scorer assumed).
+
+    Raises:
+        ValueError: ``score_fn`` returned the wrong number of arrays, a wrong shape, or
+            values that are not probabilities.
+    """
+    if len(problems) != len(steps):
+        raise ValueError(f"{len(problems)} problems but {len(steps)} step lists")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    steps = [tuple(s) for s in steps]
+    seqs, where = plan_sequences(list(problems), steps)
+    # Similar lengths in a batch waste less padding in the scorer.
+    order = sorted(range(len(seqs)), key=lambda j: -sum(len(t) for t in seqs[j][1]))
+    scored: list[np.ndarray | None] = [None] * len(seqs)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        out = score_fn([seqs[j][0] for j in batch], [list(seqs[j][1]) for j in batch])
+        if len(out) != len(batch):
+            raise ValueError(f"score_fn returned {len(out)} arrays for {len(batch)} solutions")
+        for j, arr in zip(batch, out):
+            scored[j] = _check_step_scores(arr, len(seqs[j][1]), f"sequence {j}")
+    return [
+        np.zeros((0, 3)) if w is None else scored[w[0]][: w[1] + 1].copy() for w in where
+    ]
+
+
+def score_items(items: Sequence[StepItem], score_fn: ScoreFn, batch_size: int = 16) -> np.ndarray:
+    """P(-1), P(0), P(+1) of every item, float array ``[n_items, 3]``.
+
+    Each item is read at the last step of ``item.steps``; passes are shared as in
+    :func:`~prm_lib.items.scoring_sequences`. ``score_items(items, prm_score_fn)`` is all
+    an untrained or trained PRM needs to be evaluated.
+    """
+    per_item = score_steps([it.problem for it in items], [it.steps for it in items],
+                           score_fn, batch_size)
+    return np.array([p[-1] for p in per_item], dtype=float).reshape(len(items), 3)
+
+
+def reuse_scores(
+    known_items: Sequence[StepItem], known_scores: np.ndarray,
+    score_items_fn: Callable[[list[StepItem]], np.ndarray],
+) -> Callable[[list[StepItem]], np.ndarray]:
+    """A ``score_items_fn`` that looks items up among ones already scored and scores only
+    the others with ``score_items_fn``.
+
+    An item is found when its problem, prefix and step text are those of a known item
+    (its rating and role do not matter: a causal PRM's verdict depends on the text
+    only), e.g. to evaluate first-error detection (:func:`first_error_step_probs`) with
+    the scores the step-level AUC already computed, instead of running the model again.
+
+    Args:
+        known_items, known_scores: items and their ``[n, 3]`` probabilities (NaN rows,
+            for steps beyond the model's length limit, are reused as they are).
+        score_items_fn: ``items -> [n, 3]`` for the items not found.
+    """
+    known_scores = as_item_probs(known_scores, len(known_items))
+    index = {(it.problem, tuple(it.prefix), it.text): i for i, it in enumerate(known_items)}
+
+    def fn(items: list[StepItem]) -> np.ndarray:
+        out = np.full((len(items), 3), np.nan)
+        missing = []
+        for j, it in enumerate(items):
+            i = index.get((it.problem, tuple(it.prefix), it.text))
+            if i is None:
+                missing.append(j)
+            else:
+                out[j] = known_scores[i]
+        if missing:
+            out[missing] = as_item_probs(score_items_fn([items[j] for j in missing]),
+                                        len(missing))
+        return out
+
+    return fn
+
+
+
+def first_error_step_probs(
+    fe: FirstErrorSet, score_items_fn: Callable[[list[StepItem]], np.ndarray]
+) -> list[np.ndarray]:
+    """Every step's probabilities for each solution of a first-error set.
+
+    Each solution is turned into one item per step (its prefix, then the step) and
+    scored with ``score_items_fn(items) -> [n_items, 3]``, e.g.
+    ``lambda items: score_items(items, score_fn)`` or the shared-prefix scorer
+    (``lambda items: score_items_shared_prefix(rm, items)``); identical sequences are
+    scored once by either. The items' ``rating`` is a placeholder (0): only the
+    probabilities are used.
+
+    Returns:
+        one array ``[n_steps, 3]`` per solution, in ``fe.solutions`` order.
+    """
+    items: list[StepItem] = []
+    spans = []
+    for sol in fe.solutions:
+        start = len(items)
+        for i, text in enumerate(sol.steps):
+            items.append(StepItem(sol.solution_index, i, sol.steps[:i], text, 0,
+                                  "first-error", sol.problem))
+        spans.append((start, len(items)))
+    probs = np.asarray(score_items_fn(items), dtype=float) if items else np.zeros((0, 3))
+    return [probs[a:b] for a, b in spans]
 
 
 # --------------------------------------------------------------------------- the plan
@@ -67,7 +254,7 @@ class SharedPrefixPlan:
 
     Attributes:
         sequences: the distinct maximal sequences with the items each step answers for
-            (:func:`prm_lib.step_eval.scoring_sequences`).
+            (:func:`prm_lib.items.scoring_sequences`).
         trunks: indices of the sequences that get a full forward pass.
         branches: every other sequence, each attached to one trunk.
     """
@@ -198,7 +385,8 @@ def _run_branches(decoder, cache, rows: list[tuple[int, int, list[int]]], pad_id
 # --------------------------------------------------------------------------- scoring
 
 
-def _prefix_length(tokens: _Tokens, problem: str, ends: list[int], shared_steps: int) -> int:
+def _prefix_length(tokens: SolutionTokens, problem: str, ends: list[int],
+                   shared_steps: int) -> int:
     """Tokens of the prompt and the first ``shared_steps`` steps (no trailing newline)."""
     if shared_steps:
         return ends[shared_steps - 1] + 1
@@ -214,7 +402,7 @@ def score_items_shared_prefix(
 ) -> np.ndarray:
     """P(-1), P(0), P(+1) of every item, float array ``[n_items, 3]``, sharing prefixes.
 
-    The same numbers as ``step_eval.score_items(items, reward_model.score_fn())`` (up to
+    The same numbers as ``score_items(items, reward_model.score_fn())`` (up to
     float rounding), from one cached pass per trunk and a short pass per branch (see the
     module docstring and :func:`shared_prefix_plan`). Items whose step ends at or beyond
     ``reward_model.format.max_length`` tokens get NaN rows, as in
@@ -222,7 +410,7 @@ def score_items_shared_prefix(
 
     Args:
         reward_model: a PRM (:class:`prm_lib.reward_model.RewardModel`).
-        items: from :func:`prm_lib.step_eval.step_items`.
+        items: from :func:`prm_lib.items.step_items`.
         batch_size: trunks per forward pass (longest first).
         progress: show a progress bar over trunk batches.
         branch_batch_size: branches per forward pass (default ``2 * batch_size``); each
@@ -247,7 +435,7 @@ def _score_plan(rm, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: 
     import torch
     from tqdm.auto import tqdm
 
-    tokens = _Tokens(rm.tokenizer, rm.format)
+    tokens = SolutionTokens(rm.tokenizer, rm.format)
     encoded = [tokens.encode(s.problem, s.steps) for s in plan.sequences]
     probs = [np.full((len(s.steps), len(rm.labels)), np.nan) for s in plan.sequences]
     branches_of: dict[int, list[Branch]] = {}
@@ -300,7 +488,7 @@ def _score_branches(rm, cache, rows: list[tuple[int, int, list[int]]]) -> np.nda
                        rm.token_ids)
 
 
-def _branch_rows(tokens: _Tokens, seqs, encoded, trunks: list[int], branches_of,
+def _branch_rows(tokens: SolutionTokens, seqs, encoded, trunks: list[int], branches_of,
                  probs: list[np.ndarray]):
     """The branches of these trunks as ``(trunk batch row, L, tail ids)`` rows, and the
     sequence each row scores. Shared steps are copied from the trunk's verdicts; a branch

@@ -1,6 +1,8 @@
-"""Shared-prefix scoring gives the numbers of one forward pass per sequence.
+"""Scoring: score functions over shared passes, and shared-prefix scoring inside the model.
 
-The reference everywhere is the plain path: every item's sequence (prefix + candidate)
+First the score-function path (:func:`score_items`, :func:`score_steps`,
+:func:`reuse_scores`) with hand-made causal scorers. Then shared-prefix scoring, whose
+reference everywhere is the plain path: every item's sequence (prefix + candidate)
 scored on its own by ``RewardModel.step_probabilities``, read at its last step. Hand-made
 phase-1 trees first (alternatives at several positions, a labeler-written step, a stop
 position with only alternatives, a second labeler sharing the first steps, a duplicate
@@ -15,16 +17,78 @@ import torch
 
 from prm_lib.data import load_prm800k
 from prm_lib.formatting import FormatConfig, encode_steps
+from prm_lib.items import first_error_sets, scoring_sequences, step_items
 from prm_lib.models import tiny_model
 from prm_lib.reward_model import RewardModel
 from prm_lib.schema import Completion, LabeledSolution, Step
-from prm_lib.scoring import score_items_shared_prefix, shared_prefix_plan
-from prm_lib.step_eval import score_items, step_items
+from prm_lib.scoring import (first_error_step_probs, reuse_scores, score_items,
+                             score_items_shared_prefix, score_steps, shared_prefix_plan)
+
+from . import step_solutions as hand
 
 ATOL = 1e-5  # fp32; batch composition alone moves results by ~1e-7
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# --------------------------------------------------------------------------- score functions
+
+
+def test_score_items_equals_scoring_each_item_alone():
+    sols = [hand.sol_a(), hand.sol_a(), hand.sol_c(), hand.sol_d()]
+    items = step_items(sols)
+    calls = []
+    probs = score_items(items, hand.hashed_scorer(calls), batch_size=3)
+    alone = hand.hashed_scorer()([it.problem for it in items], [list(it.steps) for it in items])
+    np.testing.assert_allclose(probs, [a[-1] for a in alone])
+    assert probs.shape == (len(items), 3)
+    assert sum(calls) == len(scoring_sequences(items)) and max(calls) <= 3
+
+
+def test_score_steps_returns_every_step_and_checks_the_scorer():
+    out = score_steps(["P", "P"], [["s0", "s1"], ["s0"]], hand.hashed_scorer())
+    assert [o.shape for o in out] == [(2, 3), (1, 3)]
+    np.testing.assert_allclose(out[1][0], out[0][0])  # read from the same pass
+    with pytest.raises(ValueError, match="shape"):
+        score_steps(["P"], [["s0", "s1"]], lambda p, s: [np.ones((1, 3)) / 3])
+    with pytest.raises(ValueError, match="sum to 1"):
+        score_steps(["P"], [["s0"]], lambda p, s: [np.ones((1, 3))])
+    with pytest.raises(ValueError, match="arrays"):
+        score_steps(["P"], [["s0"]], lambda p, s: [])
+
+
+def test_reuse_scores_looks_up_known_items_and_scores_only_the_rest():
+    sols = [hand.sol_a(), hand.sol_c(), hand.sol_d()]
+    scorer = hand.hashed_scorer()
+    items = step_items(sols)
+    known = score_items(items, scorer)
+    fe = first_error_sets(sols)
+    fresh = first_error_step_probs(fe, lambda its: score_items(its, scorer))
+    asked = []
+
+    def rest(its):
+        asked.extend(its)
+        return score_items(its, scorer)
+
+    reused = first_error_step_probs(fe, reuse_scores(items, known, rest))
+    for a, b in zip(fresh, reused):
+        np.testing.assert_allclose(a, b)
+    seen = {(it.problem, it.prefix, it.text) for it in items}
+    assert len(asked) < sum(len(s) for s in fe.steps)  # most were looked up
+    assert all((it.problem, tuple(it.prefix), it.text) not in seen for it in asked)
+    # half of the known items forgotten: those are asked for, the result is the same
+    half = len(items) // 2
+    asked.clear()
+    again = first_error_step_probs(fe, reuse_scores(items[:half], known[:half], rest))
+    for a, b in zip(fresh, again):
+        np.testing.assert_allclose(a, b)
+    assert asked
+    with pytest.raises(ValueError, match="shape"):
+        reuse_scores(items, known[:1], rest)
+
+
+# --------------------------------------------------------------------------- shared prefix
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..best_of_n import best_of_n
 from ..formatting import CompleteSolution, FormatConfig, outcome_examples, prm_examples
+from ..metrics import within_problem_auc  # noqa: F401 (in __all__ until callers move)
 from ..reward_model import solution_score
 from ..schema import Completion, LabeledSolution, Step
 from .generator import PROMPT
@@ -407,22 +408,3 @@ def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256)
                 -1, target[:, None]).sum().item()
     return out
 
-
-def within_problem_auc(pool: pd.DataFrame, scores: np.ndarray,
-                       column: str = "is_correct") -> float:
-    """How well ``scores`` rank the samples of the **same** problem: the ROC AUC for
-    ``column`` (default: final answer right) within each problem, averaged over the
-    problems that have samples of both kinds (NaN if none has). 0.5 is chance; this is
-    the skill best-of-N needs, unlike an AUC over the whole pool, which a score also
-    earns by telling easy problems from hard ones.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    aucs = []
-    frame = pd.DataFrame({"p": pool["problem_index"].to_numpy(),
-                          "y": pool[column].astype(bool).to_numpy(),
-                          "s": np.asarray(scores, float)})
-    for _, g in frame.groupby("p", sort=True):
-        if 0 < g["y"].sum() < len(g) and g["s"].notna().all():
-            aucs.append(roc_auc_score(g["y"], g["s"]))
-    return float(np.mean(aucs)) if aucs else float("nan")
