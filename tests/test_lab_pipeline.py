@@ -141,7 +141,7 @@ def test_sample_shares():
         "process_correct": [True, False, False, False],
         "first_error":     [-1, 1, 0, -1],
         "answer":          ["07", "07", "12", None],
-        "finished":        [True, True, True, False],
+        "finish_reason":   ["eos", "eos", "eos", "length"],
     })
     s = ex.sample_shares(rows)
     assert s["final answer correct"] == 50 and s["every step correct"] == 25

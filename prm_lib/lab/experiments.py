@@ -89,6 +89,25 @@ def supervision_examples(tokenizer, rows: pd.DataFrame, supervision: str, fmt: F
     return outcome_examples(tokenizer, complete, fmt)
 
 
+#: The column each kind of supervision takes its labels from.
+_LABEL_COLUMNS = {"process": "ratings", "outcome (final answer)": "is_correct",
+                  "outcome (checker)": "process_correct"}
+
+
+def _supervised_rows(rows: pd.DataFrame, supervision: str) -> list[list]:
+    """What ``supervision`` trains on, row by row, sorted by (problem_index, sample_id):
+    the row, its problem, steps and answer, and its label(s) (the ratings, or one
+    outcome). A cache key built from it changes when a relabeled row does."""
+    if supervision not in _LABEL_COLUMNS:
+        raise ValueError(f"unknown supervision {supervision!r}; choose one of {SUPERVISIONS}")
+    column = _LABEL_COLUMNS[supervision]
+    label = (lambda v: [int(g) for g in v]) if column == "ratings" else bool
+    out = [[int(i), int(s), p, list(steps), a, label(v)] for i, s, p, steps, a, v in zip(
+        rows["problem_index"], rows["sample_id"], rows["problem"], rows["steps"],
+        rows["answer"], rows[column])]
+    return sorted(out, key=lambda r: (r[0], r[1]))
+
+
 class LabRun:
     """A trained laboratory reward model and its verdicts on the test pool.
 
@@ -122,8 +141,9 @@ class LabRun:
     def pool_scores(self, pool: pd.DataFrame, rule: str = "product",
                     neutral: str = "positive") -> np.ndarray:
         """Scores of any sample table (e.g. the training pool, for active learning),
-        computed with the saved model; cached beside it per pool size."""
-        cache = self.path / f"scores_{len(pool)}_{rule}_{neutral}.npy"
+        computed with the saved model; cached beside it by the pool's content (problems
+        and steps, in row order) and the rule."""
+        cache = self.path / f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
         if cache.is_file():
             return np.load(cache)
         probs = pool_scores(self.reward_model(), pool)
@@ -131,6 +151,13 @@ class LabRun:
             rule, neutral)
         np.save(cache, scores)
         return scores
+
+
+def _pool_digest(pool: pd.DataFrame) -> str:
+    """A hash of what a reward model scores in ``pool``: each row's problem and steps, in
+    row order (two pools of the same size are told apart by what they hold)."""
+    rows = [[p, list(steps)] for p, steps in zip(pool["problem"], pool["steps"])]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 def _save_probs(path: Path, probs: list[np.ndarray]) -> None:
@@ -171,7 +198,7 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     from ..training import TrainConfig, train_reward_model
 
     scale = lab.scale
-    keys = sorted(zip(rows["problem_index"].tolist(), rows["sample_id"].tolist()))
+    keys = _supervised_rows(rows, supervision)
     key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
                       "rm": [scale.rm_steps_min, scale.rm_epochs, scale.rm_batch_size,
                              scale.rm_learning_rate, scale.rm_loss]})
@@ -352,7 +379,7 @@ def sample_shares(rows: pd.DataFrame) -> pd.Series:
         "wrong answer": ~correct,
         "a bad step": rows["first_error"] >= 0,
         "no answer": rows["answer"].isna(),
-        "unfinished": ~rows["finished"].astype(bool),
+        "unfinished": rows["finish_reason"] == "length",
     }
     return pd.Series({k: 100 * float(v.mean()) if len(rows) else float("nan")
                       for k, v in shares.items()}, name="% of samples")

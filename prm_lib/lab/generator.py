@@ -162,55 +162,35 @@ def sample_solutions(model, tokenizer, problems: Sequence[LabProblem], n: int, *
     """``n`` solutions per problem sampled at ``temperature`` (full distribution, no
     top-k or top-p), checked step by step.
 
-    Returns the sample table of :mod:`prm_lib.best_of_n` with the checker's verdicts:
-    ``problem`` (text), ``problem_index``, ``sample_id``, ``steps`` (list of str),
-    ``answer`` (str or None), ``is_correct`` (final answer), ``ratings`` (tuple of +1/0/-1
-    per step), ``first_error`` (index or -1), ``process_correct`` (no bad step),
-    ``finished`` (ended with the end token within ``max_new_tokens``).
-    Reproducible: batch ``b`` is drawn with seed ``(seed, b)``.
-    """
-    import torch
-    from tqdm.auto import tqdm
+    The sampling is the book's one sampler, :func:`prm_lib.generation.generate_samples`
+    (transformers backend, the prompt :data:`PROMPT`): every sample draws from its own
+    random stream, seeded from (``seed``, problem text, ``sample_id``), so a sample is
+    the same whatever ``batch_size`` (which only trades memory for speed).
 
-    from ..generation import split_steps
+    Returns the sample table of :mod:`prm_lib.generation` (``problem`` (text),
+    ``sample_id``, ``steps`` (list of str), ``answer`` (str or None), ``is_correct``
+    (final answer), ``finish_reason`` (``"eos"``, or ``"length"`` when cut off at
+    ``max_new_tokens``), ``n_tokens``) with the checker's verdicts: ``problem_index``
+    (after ``problem``), ``ratings`` (tuple of +1/0/-1 per step), ``first_error`` (index
+    or -1), ``process_correct`` (no bad step, and an answer). ``answer`` and
+    ``is_correct`` are the checker's.
+    """
+    from ..generation import generate_samples
 
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    jobs = [(p, s) for p in range(len(problems)) for s in range(n)]
-    prompts = {p: tokenizer(PROMPT.format(problem=problems[p].text),
-                            add_special_tokens=False)["input_ids"] for p in range(len(problems))}
-    rows = []
-    model.eval()
-    bar = tqdm(total=len(jobs), desc="sampling solutions", disable=not progress)
-    for b, start in enumerate(range(0, len(jobs), batch_size)):
-        batch = jobs[start: start + batch_size]
-        width = max(len(prompts[p]) for p, _ in batch)
-        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, (p, _) in enumerate(batch):  # left padding: every prompt ends at `width`
-            ids[r, width - len(prompts[p]):] = torch.tensor(prompts[p])
-            mask[r, width - len(prompts[p]):] = 1
-        torch.manual_seed(int(np.random.SeedSequence([seed, b]).generate_state(1)[0]))
-        with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=mask, do_sample=True,
-                                 temperature=temperature, top_k=0, top_p=1.0,
-                                 max_new_tokens=max_new_tokens,
-                                 eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id)
-        for r, (p, s) in enumerate(batch):
-            new = out[r, width:].tolist()
-            finished = tokenizer.eos_token_id in new
-            if finished:
-                new = new[: new.index(tokenizer.eos_token_id)]
-            steps = split_steps(tokenizer.decode(new))
-            check = check_steps(problems[p], steps)
-            rows.append({
-                "problem": problems[p].text, "problem_index": p, "sample_id": s,
-                "steps": steps, "answer": check.answer, "is_correct": check.is_correct,
-                "ratings": check.ratings,
-                "first_error": -1 if check.first_error is None else check.first_error,
-                "process_correct": check.process_correct, "finished": finished,
-            })
-        bar.update(len(batch))
-    bar.close()
-    return pd.DataFrame(rows)
+    table = generate_samples(model, tokenizer, [p.text for p in problems], n,
+                             prompt_template=PROMPT, temperature=temperature, top_p=1.0,
+                             max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+                             backend="transformers", progress=progress)
+    # generate_samples returns problem-major rows, sample ids 0..n-1 within a problem
+    problem_index = np.repeat(np.arange(len(problems), dtype=np.int64), n)
+    checks = [check_steps(problems[i], steps) for i, steps in zip(problem_index, table["steps"])]
+    table.insert(1, "problem_index", problem_index)
+    table["answer"] = pd.Series([c.answer for c in checks], dtype=object, index=table.index)
+    table["is_correct"] = np.array([c.is_correct for c in checks], dtype=bool)
+    table["ratings"] = pd.Series([c.ratings for c in checks], dtype=object, index=table.index)
+    table["first_error"] = np.array([-1 if c.first_error is None else c.first_error
+                                     for c in checks], dtype=np.int64)
+    table["process_correct"] = np.array([c.process_correct for c in checks], dtype=bool)
+    return table

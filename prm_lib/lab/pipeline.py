@@ -69,8 +69,10 @@ BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_probl
 def lab_dir(scale: LabScale, seed: int) -> Path:
     """Where the laboratory for these settings lives."""
     settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
-    key = json.dumps({"scale": settings, "seed": seed, "version": __version__},
-                     sort_keys=True, default=str)
+    # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
+    # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
+    key = json.dumps({"scale": settings, "seed": seed, "version": __version__,
+                      "sampler": 2}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
 
@@ -95,6 +97,11 @@ def _save_pool(df: pd.DataFrame, path: Path) -> None:
 
 def _load_pool(path: Path) -> pd.DataFrame:
     df = pd.read_parquet(path)
+    # text columns back as the sampler makes them (object, None for no answer), whatever
+    # string dtype this pandas reads parquet text into
+    for column in ("problem", "answer", "finish_reason"):
+        values = df[column].astype(object)
+        df[column] = values.where(values.notna(), None)
     df["steps"] = df["steps"].map(json.loads)
     df["ratings"] = df["ratings"].map(lambda s: tuple(json.loads(s)))
     return df
