@@ -1,4 +1,5 @@
-"""HTML pictures of what a reward model reads and says (chapters 2 and 3, the widget).
+"""HTML pictures of what a reward model reads and says (chapters 2 and 3, the widget),
+and of what the laboratory's checker says of a solution (chapter 5).
 
 Everything returns an HTML string (for ``IPython.display.HTML``) with inline styles only,
 so the rendered book shows it without a kernel.
@@ -13,7 +14,8 @@ import numpy as np
 
 from .formatting import PRM_LABELS, Example
 
-__all__ = ["prob_color", "render_label_positions", "render_scored_solution"]
+__all__ = ["prob_color", "render_label_positions", "render_scored_solution",
+           "checked_solution"]
 
 _CLASS_NAMES = {3: ("bad", "neutral", "good"), 2: ("wrong", "correct")}
 
@@ -106,3 +108,34 @@ def render_scored_solution(
         )
     parts.append("</div>")
     return "\n".join(parts)
+
+
+#: Background of a step by the checker's rating: good, neutral, bad.
+CHECKER_SHADES = {1: "#d9f2e6", 0: "#eeeeee", -1: "#f9dccc"}
+
+
+def checked_solution(problem, steps: Sequence[str], title: str):
+    """A laboratory solution as a table, one row per step shaded by the exact checker's
+    rating (+1, 0, -1), captioned with its answer and verdicts.
+
+    Args:
+        problem: a :class:`prm_lib.lab.problems.LabProblem`.
+        steps: the solution's steps.
+
+    Returns:
+        a pandas ``Styler`` (displays as HTML in a notebook and in the book).
+    """
+    import pandas as pd
+
+    from .lab.problems import check_steps  # the laboratory only when it is used
+
+    c = check_steps(problem, steps)
+    table = pd.DataFrame({"step": [s.replace("\n\n", " ") for s in steps],
+                          "checker": c.ratings})
+    caption = (f"<b>{html.escape(title)}</b>: answer <code>{html.escape(str(c.answer))}</code> "
+               f"({'right' if c.is_correct else 'wrong'}); every step right: "
+               f"{c.process_correct}")
+    return (table.style
+            .apply(lambda col: [f"background-color:{CHECKER_SHADES[r]}" for r in c.ratings])
+            .format(lambda s: f"<code>{html.escape(s)}</code>", subset="step")
+            .hide(axis="index").set_caption(caption))

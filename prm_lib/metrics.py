@@ -27,6 +27,7 @@ __all__ = [
     "AUCResult",
     "step_auc",
     "within_problem_auc",
+    "solution_auc",
     "calibration_table",
     "predict_first_error",
     "first_error_metrics",
@@ -169,6 +170,21 @@ def within_problem_auc(pool: pd.DataFrame, scores: np.ndarray,
         if 0 < g["y"].sum() < len(g) and g["s"].notna().all():
             aucs.append(roc_auc_score(g["y"], g["s"]))
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def solution_auc(labels: Sequence[bool] | np.ndarray,
+                 scores: Sequence[float] | np.ndarray) -> float:
+    """ROC AUC of ``scores`` for the boolean ``labels`` (e.g. final answer correct), over
+    the solutions whose score is not NaN; NaN when those hold only one class. Pooled over
+    problems: see :func:`within_problem_auc` for the ranking best-of-N needs."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(labels, bool)
+    s = np.asarray(scores, float)
+    ok = np.isfinite(s)
+    if len(set(y[ok].tolist())) < 2:
+        return float("nan")
+    return float(roc_auc_score(y[ok], s[ok]))
 
 
 # --------------------------------------------------------------------------- calibration

@@ -1,4 +1,7 @@
-"""Figures of the book. For now: best-of-N curves (the paper's Figure 3)."""
+"""Figures of the book: best-of-N curves (the paper's Figure 3), calibration, training
+curves, data curves (Figure 4 and active learning), the spread of best-of-N trials, and
+an interval against the paper's number. Each takes computed results and draws them; none
+computes a result of its own."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from matplotlib.lines import Line2D
 from .best_of_n import BestOfNResult, results_frame
 from .paper import PAPER_BEST_OF_1860, PAPER_FIGURE_3_SOURCE, PAPER_POOL_SIZE
 
-__all__ = ["plot_best_of_n", "plot_data_curves"]
+__all__ = ["plot_best_of_n", "plot_data_curves", "add_caption", "plot_trial_spread",
+           "plot_interval"]
 
 # Log-axis ticks at least ~2x apart so their labels never collide.
 _TICKS = (1, 2, 5, 10, 25, 50, 100, 250, 500, PAPER_POOL_SIZE)
@@ -264,6 +268,7 @@ def plot_data_curves(
     title: str | None = None,
     note: str | None = None,
     references: dict[str, float] | None = None,
+    paper_note: str | None = None,
 ) -> plt.Axes:
     """% solved against labeled samples per problem (log axis), one curve per group: the
     shape of the paper's Figure 4.
@@ -276,7 +281,9 @@ def plot_data_curves(
             dashed.
         note: the scale of the run, written in the corner.
         references: horizontal reference lines, label -> % (e.g. the best any selection
-            could do).
+            could do). References at the same level (to 0.1 point) share one line,
+            labelled "a = b: 12.3%".
+        paper_note: what the paper found, written under the axes.
 
     Returns:
         the axes. Each point is the mean over seeds with a band of ±1 standard deviation;
@@ -299,7 +306,12 @@ def plot_data_curves(
             f = fits[fits[by] == name].iloc[0]
             xs = np.geomspace(stats["size"].min(), stats["size"].max(), 50)
             ax.plot(xs, f["intercept"] + f["slope"] * np.log2(xs), "--", color=c, lw=1)
-    for i, (label, value) in enumerate((references or {}).items()):
+    merged: dict[float, list[str]] = {}
+    for label, value in (references or {}).items():
+        merged.setdefault(round(float(value), 1), []).append(label)
+    references = {" = ".join(labels) + f": {value:.1f}%": value
+                  for value, labels in merged.items()}
+    for i, (label, value) in enumerate(references.items()):
         ax.axhline(value, color="0.35", lw=1, ls=[":", "-."][i % 2])
         ax.annotate(label, (curve["size"].min(), value), xytext=(2, 3),
                     textcoords="offset points", fontsize=8, color="0.25")
@@ -310,11 +322,80 @@ def plot_data_curves(
     ax.set_xlabel("labeled samples per training problem (log scale)")
     ax.set_ylabel("% of test problems solved (best-of-N)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)  # clear of every curve
+    ax.set_ylim(-2, max(10, ax.get_ylim()[1]))  # readable even when nothing is solved
     if title:
         ax.set_title(title)
+    if paper_note:
+        add_caption(ax, paper_note, y=-0.14, fontsize=8.5)
     if note:
         # outside the axes, bottom right: inside, it collided with curves or line labels
         ax.text(1.01, 0.0, note, transform=ax.transAxes, va="bottom", ha="left",
                 fontsize=7.5, color="0.3")
+    return ax
+
+
+def add_caption(ax: plt.Axes, text: str, width: int = 115, y: float = -0.17,
+                fontsize: float = 7.5) -> None:
+    """Write ``text`` under the axes, wrapped to ``width`` characters: what a figure's
+    pool or scale is, and how it relates to the paper's."""
+    import textwrap
+
+    ax.annotate(textwrap.fill(text, width), (0, y), xycoords="axes fraction", va="top",
+                fontsize=fontsize, color="0.3")
+
+
+def plot_trial_spread(spread: BestOfNResult, sem: pd.DataFrame, title: str = "",
+                      seed: int = 0) -> plt.Figure:
+    """Two panels on the trials of best-of-N: left, % solved in every trial at each N (one
+    dot per trial, the mean as a bar); right, the standard error of the mean against the
+    number of trials averaged (from :func:`prm_lib.best_of_n.trial_standard_errors`).
+    ``seed`` only places the dots' horizontal jitter."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    jitter = np.random.default_rng(seed).uniform(-0.25, 0.25, spread.n_trials)
+    for k, _ in enumerate(spread.ns):
+        left.scatter(k + jitter, spread.solved[:, k], s=9, alpha=0.45)
+        left.plot([k - 0.35, k + 0.35], [spread.mean[k]] * 2, color="black", lw=2)
+    left.set_xticks(range(len(spread.ns)), [f"N={n:,}" for n in spread.ns])
+    left.set(ylabel="% solved in one trial",
+             title=f"{spread.label} best-of-N: one dot per trial, bar = mean")
+    for n, part in sem.groupby("N"):
+        right.plot(part["trials"], part["sem"], "o-", ms=3, label=f"N={n:,}")
+    right.set_xscale("log")
+    counts = sorted(sem["trials"].unique())
+    right.set_xticks(counts, [str(t) for t in counts])
+    right.minorticks_off()
+    for a in (left, right):
+        a.set_ylim(bottom=0)
+    right.set(xlabel="trials averaged (log scale)",
+              ylabel="standard error of the mean (points)",
+              title="The mean settles as trials accumulate")
+    right.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9, y=0.99)
+    fig.tight_layout()
+    return fig
+
+
+def plot_interval(value: float, low: float, high: float, *, label: str, xlabel: str,
+                  paper: float | None = None, paper_label: str = "",
+                  null: float | None = None, null_label: str = "",
+                  ax: plt.Axes | None = None) -> plt.Axes:
+    """One estimate with its interval on a line, beside the paper's value and a
+    reference of no effect (e.g. a ratio of 1). A value that is not finite is written
+    out instead of drawn."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 1.8))
+    if paper is not None:
+        ax.axvline(paper, color="#D55E00", ls="--", label=paper_label)
+    if null is not None:
+        ax.axvline(null, color="0.5", ls=":", label=null_label)
+    if np.isfinite(value):
+        err = [[max(0.0, value - low)], [max(0.0, high - value)]]
+        ax.errorbar(value, 0, xerr=err, fmt="o", color="#0072B2", capsize=4, label=label)
+    else:
+        ax.text(0.02, 0.5, f"{label}: undefined", transform=ax.transAxes, va="center",
+                fontsize=9)
+    ax.set(yticks=[], xlabel=xlabel)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax

@@ -173,3 +173,13 @@ def test_best_threshold_is_the_best_on_a_fine_grid():
         grid = [first_error_metrics(truth, predict_first_error(probs, g, neutral))["f1"]
                 for g in np.linspace(0, 1, 401)]
         assert 0 <= t <= 1 and f1 == pytest.approx(max(f1, *grid)) and f1 >= max(grid) - 1e-12
+
+
+def test_solution_auc_ignores_nan_scores_and_needs_both_classes():
+    from prm_lib.metrics import solution_auc
+
+    y = np.array([True, False, True, False, True])
+    s = np.array([0.9, 0.1, 0.8, np.nan, 0.2])
+    assert solution_auc(y, s) == pytest.approx(1.0)  # ranks the 4 scored ones perfectly
+    assert solution_auc(y[:1], s[:1]) != solution_auc(y[:1], s[:1])  # one class: NaN
+    assert solution_auc(y, -s) == pytest.approx(0.0)

@@ -200,3 +200,15 @@ def test_book_check_finds_an_empty_widget_area(dom, problem):
         assert problems == []
     else:
         assert len(problems) == 1 and problem in problems[0]
+
+
+def test_checked_solution_shades_each_step_by_the_checker():
+    from prm_lib.display import CHECKER_SHADES, checked_solution
+    from prm_lib.lab.problems import make_problems, reference_steps
+
+    problem = make_problems(1, seed=0, min_ops=2, max_ops=2)[0]
+    steps = reference_steps(problem)
+    wrong = [steps[0] + "1", *steps[1:]]  # the first step's result miscopied
+    html = checked_solution(problem, wrong, "a <title>").to_html()
+    assert "&lt;title&gt;" in html and "every step right: False" in html
+    assert CHECKER_SHADES[-1] in html and CHECKER_SHADES[1] in html
