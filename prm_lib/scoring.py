@@ -335,6 +335,21 @@ def _rows_of_cache(cache, rows, length: int):
     return DynamicCache(layers)
 
 
+def _cache_kwarg(decoder) -> str:
+    """The keyword a decoder's ``forward`` takes its KV cache by: ``cache`` in recent
+    transformers (where ``past_key_values`` is deprecated), ``past_key_values`` before."""
+    import inspect
+
+    params = inspect.signature(decoder.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _returned_cache(out):
+    """The KV cache a decoder returned, under either name."""
+    cache = getattr(out, "cache", None) if "cache" in out else None
+    return cache if cache is not None else out.past_key_values
+
+
 def _run_trunks(decoder, ids_list: list[list[int]], pad_id: int, device):
     """One pass over right-padded trunks -> (hidden [B, T, H], cache)."""
     import torch
@@ -347,8 +362,8 @@ def _run_trunks(decoder, ids_list: list[list[int]], pad_id: int, device):
         ids[r, : len(row)] = torch.as_tensor(row)
         mask[r, : len(row)] = 1
     out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
-                  past_key_values=DynamicCache(), use_cache=True)
-    return out.last_hidden_state, out.past_key_values
+                  use_cache=True, **{_cache_kwarg(decoder): DynamicCache()})
+    return out.last_hidden_state, _returned_cache(out)
 
 
 def _run_branches(decoder, cache, rows: list[tuple[int, int, list[int]]], pad_id: int, device):
@@ -378,7 +393,8 @@ def _run_branches(decoder, cache, rows: list[tuple[int, int, list[int]]], pad_id
     positions = starts[:, None] + torch.arange(tail)[None, :]
     past = _rows_of_cache(cache, torch.as_tensor([b for b, _, _ in rows], device=device), width)
     out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
-                  position_ids=positions.to(device), past_key_values=past, use_cache=True)
+                  position_ids=positions.to(device), use_cache=True,
+                  **{_cache_kwarg(decoder): past})
     return out.last_hidden_state
 
 
