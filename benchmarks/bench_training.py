@@ -278,31 +278,26 @@ def _grouping(args_class) -> dict:
 
 
 def run_book(spec: RunSpec, examples, fmt, meter: _Meter, workdir: str) -> dict:
-    import prm_lib.training as training
     from prm_lib.models import load_causal_lm
+    from prm_lib.training import RewardConfig, RewardTrainer, train_reward_model
 
     model, tok = load_causal_lm(spec.model)
     meter.watch_precision(model)
-    # train_reward_model builds its Trainer from this factory; wrapping it is the only
-    # way to attach the meter without changing the book's code.
-    if not hasattr(training, "_make_trainer_class"):
-        raise SystemExit("prm_lib.training no longer has _make_trainer_class: update "
-                         "run_book in benchmarks/bench_training.py to attach the meter")
-    make = training._make_trainer_class
-    training._make_trainer_class = lambda: _metered(make(), meter, spec.autocast_fix)
-    config = training.TrainConfig(
+    args = RewardConfig(
         output_dir=workdir,
         max_steps=spec.warmup + spec.steps,
-        batch_size=spec.batch_size,
+        per_device_train_batch_size=spec.batch_size,
         learning_rate=1e-5,
         bf16=spec.precision == "bf16",
         train_top_layers=spec.top_layers,
         logging_steps=1,
         seed=spec.seed,
-        progress=False,
+        disable_tqdm=True,
     )
     rss = _rss_gib()
-    result = training.train_reward_model(model, tok, examples, config=config, format_config=fmt)
+    # the meter rides on a subclass of the book's trainer
+    result = train_reward_model(model, tok, examples, args=args, format_config=fmt,
+                                trainer_class=_metered(RewardTrainer, meter, spec.autocast_fix))
     lengths = [len(e.input_ids) for e in examples]
     return {
         "rss_before_gib": rss,

@@ -12,7 +12,12 @@ instead of every token times a 49,152-word vocabulary), in training and in scori
 
 Solution scores (the paper's Table 4): the PRM's score of a solution is the product over
 its steps of P(step is correct), or the minimum; a neutral step counts as correct
-(``neutral="positive"``, the paper's best rule) or as wrong (``"negative"``).
+(``neutral="positive"``, the paper's best rule) or as wrong (``"negative"``). The ORM's
+is P(correct) at the last step (:func:`orm_score`).
+
+A reward model saves like any Hugging Face model (:meth:`RewardModel.save_pretrained`):
+one folder, its kind, labels, format and precision in the model's ``config.json`` under
+``reward_model``; :meth:`RewardModel.from_pretrained` loads it from that folder or a Hub id.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from .formatting import ORM_LABELS, PRM_LABELS, FormatConfig, _Tokens, label_token_ids
+from .formatting import ORM_LABELS, PRM_LABELS, FormatConfig, SolutionTokens, label_token_ids
 
 __all__ = [
     "RewardModel",
@@ -35,6 +40,8 @@ __all__ = [
     "reward_loss",
     "step_correct_probability",
     "solution_score",
+    "orm_score",
+    "solution_scores",
     "SCORING_RULES",
 ]
 
@@ -150,6 +157,24 @@ def solution_score(probs: np.ndarray, rule: str = "product", neutral: str = "pos
     raise ValueError(f"rule must be 'product' or 'min', not {rule!r}")
 
 
+def orm_score(probs: np.ndarray) -> float:
+    """The ORM's score of a solution from its probabilities [n_steps, 2] (wrong, correct):
+    P(correct) at the last step. NaN for a solution with no step, or whose last step was
+    cut by the length limit."""
+    probs = np.asarray(probs, dtype=float)
+    return float(probs[-1, 1]) if len(probs) else float("nan")
+
+
+def solution_scores(kind: Kind, step_probs: Sequence[np.ndarray], rule: str = "product",
+                    neutral: str = "positive") -> np.ndarray:
+    """One score per solution from its step probabilities (one array [n_steps, n_labels]
+    each): a PRM's :func:`solution_score` under ``rule``/``neutral``, an ORM's
+    :func:`orm_score`. NaN for a solution with no scored step. Shape [n_solutions]."""
+    if kind == "orm":
+        return np.array([orm_score(p) for p in step_probs])
+    return np.array([solution_score(p, rule, neutral) for p in step_probs])
+
+
 @dataclass
 class RewardModel:
     """A trained (or untrained) PRM or ORM, ready to score solutions.
@@ -209,7 +234,7 @@ class RewardModel:
         import torch
         from tqdm.auto import tqdm
 
-        tokens = _Tokens(self.tokenizer, self.format)
+        tokens = SolutionTokens(self.tokenizer, self.format)
         encoded = [tokens.encode(p, s) for p, s in zip(problems, steps)]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
         out: list[np.ndarray | None] = [None] * len(encoded)
@@ -248,19 +273,21 @@ class RewardModel:
 
     def score(
         self,
-        problems: Sequence[str],
-        steps: Sequence[Sequence[str]],
+        problems: str | Sequence[str],
+        steps: Sequence[str] | Sequence[Sequence[str]],
         rule: str = "product",
         neutral: str = "positive",
         batch_size: int = 8,
         progress: bool = False,
-    ) -> np.ndarray:
-        """One score per solution: the PRM's ``solution_score`` (see ``rule`` and
-        ``neutral``), or the ORM's P(correct) at the last step. Shape [n_solutions]."""
+    ) -> float | np.ndarray:
+        """The score of one solution (``problems`` a str, ``steps`` its steps: a float) or
+        of each of a batch (lists: an array [n_solutions]): the PRM's
+        :func:`solution_score` (see ``rule`` and ``neutral``), or the ORM's
+        :func:`orm_score`."""
+        if isinstance(problems, str):
+            return float(self.score([problems], [steps], rule, neutral, batch_size)[0])
         probs = self.step_probabilities(problems, steps, batch_size, progress)
-        if self.kind == "orm":
-            return np.array([p[-1, 1] if len(p) else np.nan for p in probs])
-        return np.array([solution_score(p, rule, neutral) for p in probs])
+        return solution_scores(self.kind, probs, rule, neutral)
 
     def score_fn(self, batch_size: int = 8):
         """A ``score_fn(problems, steps) -> list[[n_steps, 3]]`` for
@@ -275,33 +302,47 @@ class RewardModel:
 
     # ---------------------------------------------------------------- saving
 
-    def save(self, path: str | Path) -> Path:
-        """Save model, tokenizer and the reward-model settings to a folder."""
+    def save_pretrained(self, path: str | Path, **kwargs) -> Path:
+        """Save model and tokenizer to a folder, the reward-model settings (kind, labels,
+        format, bf16) in the model's ``config.json`` under ``reward_model``; ``kwargs`` go
+        to the model's ``save_pretrained`` (e.g. ``push_to_hub=True``)."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
+        config = self.model.config
+        before = getattr(config, "reward_model", None)
+        config.reward_model = {"kind": self.kind, "labels": list(self.labels),
+                               "format": asdict(self.format), "bf16": self.bf16}
+        try:
+            self.model.save_pretrained(path, **kwargs)
+        finally:  # the model in memory is left as it was (it may serve another wrapper)
+            if before is None:
+                del config.reward_model
+            else:
+                config.reward_model = before
         self.tokenizer.save_pretrained(path)
-        meta = {"kind": self.kind, "labels": list(self.labels), "format": asdict(self.format),
-                "bf16": self.bf16}
-        (path / "reward_model.json").write_text(json.dumps(meta, indent=2))
         return path
 
     @classmethod
-    def load(cls, path: str | Path, dtype=None) -> "RewardModel":
-        """Load a reward model saved with :meth:`save`."""
+    def from_pretrained(cls, name_or_path: str | Path, dtype=None, **kwargs) -> "RewardModel":
+        """Load a reward model saved with :meth:`save_pretrained`, from a folder or a Hub
+        id (through ``AutoModelForCausalLM.from_pretrained``, which gets ``kwargs``), in
+        float32 unless ``dtype`` says otherwise. A folder saved by earlier versions (the
+        settings in a ``reward_model.json`` beside the model) loads too."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = Path(path)
-        meta_file = path / "reward_model.json"
-        if not meta_file.is_file():
-            raise FileNotFoundError(
-                f"{path} is not a saved reward model (no reward_model.json); save one with "
-                "RewardModel.save or prm_lib.training.train_reward_model"
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or torch.float32,
+                                                     **kwargs)
+        meta = getattr(model.config, "reward_model", None)
+        legacy = Path(name_or_path) / "reward_model.json"
+        if meta is None and legacy.is_file():
+            meta = json.loads(legacy.read_text())
+        if meta is None:
+            raise ValueError(
+                f"{name_or_path} is a language model, not a saved reward model (its config "
+                "has no reward_model entry): wrap it as RewardModel(model, tokenizer, kind), "
+                "or save one with RewardModel.save_pretrained"
             )
-        meta = json.loads(meta_file.read_text())
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-        tok = AutoTokenizer.from_pretrained(path)
+        tok = AutoTokenizer.from_pretrained(name_or_path)
         tok.padding_side = "right"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token

@@ -1,93 +1,238 @@
-"""Train a PRM or an ORM with the Hugging Face Trainer.
+"""Train a PRM or an ORM with the Hugging Face Trainer, the way TRL trains reward models.
+
+:class:`RewardConfig` is ``TrainingArguments`` plus the few fields specific to reward
+models; :class:`RewardTrainer` is a ``Trainer`` whose loss is the label token's
+log-likelihood at step ends only (:func:`prm_lib.reward_model.reward_loss`, on batches from
+:func:`prm_lib.reward_model.collate`). Both are plain classes at module level: subclass them
+like any Hugging Face class. :func:`train_reward_model` is the short road the chapters take:
+examples in, a :class:`RewardRun` out, the model saved with ``save_pretrained``.
 
 The same code runs on a laptop CPU, one GPU, or several (``accelerate launch`` /
 ``torchrun`` with DDP, DeepSpeed or FSDP configured the usual Trainer way): the Trainer
-handles devices, bf16, gradient accumulation, checkpoints and resuming. What is specific
-to reward models is small: a collator that puts class labels at step ends
-(:func:`prm_lib.reward_model.collate`) and a loss on those positions only
-(:func:`prm_lib.reward_model.reward_loss`).
+handles devices, bf16, gradient accumulation, checkpoints and resuming.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import pandas as pd
+import torch
+from transformers import Trainer, TrainingArguments, set_seed
 
 from .formatting import Example, FormatConfig
 from .reward_model import RewardModel, collate, reward_loss
 
-__all__ = ["TrainConfig", "TrainResult", "train_reward_model", "freeze_below"]
+__all__ = ["RewardConfig", "RewardTrainer", "RewardRun", "train_reward_model",
+           "examples_dataset", "freeze_below", "bf16_supported", "resolve_bf16"]
+
+#: Where a run keeps its trained model, inside the run's folder.
+FINAL = "final"
+
+
+def bf16_supported() -> bool:
+    """Whether bfloat16 autocast works here: a CUDA GPU that supports it, or a CPU (any
+    recent x86/ARM CPU runs bfloat16 autocast)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return True
+
+
+def resolve_bf16(bf16: bool | None) -> bool:
+    """The precision a setting means: ``None`` is bfloat16 where :func:`bf16_supported`;
+    a bool is itself. The one rule for training (:class:`RewardConfig`) and for scoring a
+    model as the book trains it (:func:`prm_lib.runs.untrained_prm`)."""
+    return bf16_supported() if bf16 is None else bool(bf16)
+
+
+_TRAINING_ARGUMENTS = {f.name for f in fields(TrainingArguments)}
 
 
 @dataclass
-class TrainConfig:
-    """Training settings (the Trainer's, with reward-model defaults).
+class RewardConfig(TrainingArguments):
+    """Settings of :class:`RewardTrainer`: ``TrainingArguments`` and, specific to reward
+    models:
 
     Attributes:
-        output_dir: checkpoints and the final model go here.
-        epochs: passes over the data (the paper: 2 for the PRM, 1 for the ORM).
-        max_steps: stop after this many optimizer steps (overrides ``epochs`` if > 0).
-        learning_rate: peak learning rate (linear decay after ``warmup_ratio``).
-        batch_size: sequences per device per forward pass.
-        grad_accum: forward passes per optimizer step.
-        bf16: ``"auto"`` uses bfloat16 autocast where the hardware supports it.
-        train_top_layers: train only the top this many transformer layers and the
-            output layer (faster on a CPU); None trains everything.
-        loss: ``"full_vocab"`` (the paper's log-likelihood) or ``"label_tokens"``.
-        eval_steps: evaluate every this many steps (None: at the end only).
-        save_steps: checkpoint every this many steps (None: no intermediate checkpoints).
-        resume: resume from the last checkpoint in ``output_dir``.
-        seed: seeds data order and initialisation.
+        loss: ``"full_vocab"`` (the paper's objective: the label token's log-probability
+            under the whole vocabulary) or ``"label_tokens"`` (a softmax over the label
+            tokens only; with a few hundred CPU steps the model need not first learn to
+            put its mass on the label tokens at all).
+        train_top_layers: train only the top this many decoder layers, the final norm and
+            an untied output layer (see :func:`freeze_below`); None trains everything.
+        warmup_ratio: share of the optimizer steps spent warming up the learning rate,
+            rounded down (``int(warmup_ratio * steps)``; transformers 5 dropped the field,
+            and its ``warmup_steps`` below 1 rounds up). ``warmup_steps`` wins when set.
+
+    Defaults that differ from ``TrainingArguments``: ``learning_rate=1e-5`` (as TRL's
+    reward configs), ``bf16=None`` (bfloat16 where :func:`bf16_supported`),
+    ``logging_steps=5``, ``save_strategy="no"`` (:func:`train_reward_model` saves the final
+    model; ask for checkpoints with ``save_strategy="steps"``), ``save_total_limit=2``,
+    ``remove_unused_columns=False`` (the collator needs ``label_positions``),
+    ``report_to="none"``, length-grouped batches, and ``data_seed`` = ``seed`` unless set.
+    Without a CUDA GPU the run is on the CPU (``use_cpu``: bf16 on a CPU needs it).
+    ``disable_tqdm=True`` also silences the per-log printing.
     """
 
-    output_dir: str
-    epochs: float = 2.0
-    max_steps: int = -1
-    learning_rate: float = 1e-5
-    batch_size: int = 8
-    grad_accum: int = 1
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    bf16: bool | Literal["auto"] = "auto"
-    train_top_layers: int | None = None
     loss: Literal["full_vocab", "label_tokens"] = "full_vocab"
-    logging_steps: int = 5
-    eval_steps: int | None = None
-    save_steps: int | None = None
-    resume: bool = False
-    seed: int = 0
-    progress: bool = True
-    extra: dict = field(default_factory=dict)  # any other TrainingArguments field
+    train_top_layers: int | None = None
+    warmup_ratio: float = 0.05
+    learning_rate: float = 1e-5
+    bf16: bool | None = None
+    logging_steps: float = 5
+    save_strategy: str = "no"
+    save_total_limit: int | None = 2
+    remove_unused_columns: bool = False
+    report_to: str | list[str] | None = "none"
+    # Batches of similar lengths waste less on padding; the option's name changed in
+    # transformers 5 (train_sampling_strategy), the behaviour did not.
+    if "train_sampling_strategy" in _TRAINING_ARGUMENTS:
+        train_sampling_strategy: str = "group_by_length"
+    else:  # transformers 4
+        group_by_length: bool = True
+
+    def __post_init__(self):
+        if self.loss not in ("full_vocab", "label_tokens"):
+            raise ValueError(f"loss must be 'full_vocab' or 'label_tokens', not {self.loss!r}")
+        self.bf16 = False if self.fp16 else resolve_bf16(self.bf16)
+        if not torch.cuda.is_available():
+            self.use_cpu = True
+        if self.data_seed is None:
+            self.data_seed = self.seed  # one number sets initialisation and data order
+        super().__post_init__()
+
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        if self.warmup_steps > 0:
+            return super().get_warmup_steps(num_training_steps)
+        return int(self.warmup_ratio * num_training_steps)
+
+
+class RewardTrainer(Trainer):
+    """The Trainer with the reward-model loss, and label-token accuracy logged beside the
+    loss (``accuracy``, ``eval_accuracy``).
+
+    Args:
+        model: a causal LM.
+        args: a :class:`RewardConfig`.
+        token_ids: the label tokens' ids, in class order (:attr:`RewardModel.token_ids`).
+        processing_class: the tokenizer (its pad id pads the batches).
+        data_collator: default :func:`~prm_lib.reward_model.collate`.
+        train_dataset, eval_dataset: rows ``input_ids``, ``label_positions``, ``labels``
+            (:func:`examples_dataset`).
+    """
+
+    def __init__(self, model, args: RewardConfig, *, token_ids: Sequence[int],
+                 processing_class, data_collator=None, **kwargs):
+        if data_collator is None:
+            pad_id = processing_class.pad_token_id
+            data_collator = lambda rows: collate(rows, pad_id)  # noqa: E731
+        super().__init__(model=model, args=args, data_collator=data_collator,
+                         processing_class=processing_class, **kwargs)
+        if args.train_top_layers is not None:
+            freeze_below(model, args.train_top_layers)
+        self.token_ids = list(token_ids)
+        self._acc = [0, 0]
+        self._eval_acc = [0, 0]
+        self.tokens_seen = 0
+        if args.disable_tqdm:
+            from transformers.trainer_callback import PrinterCallback
+
+            self.remove_callback(PrinterCallback)  # it would print every log line instead
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # The Trainer's mixed precision only wraps model.forward; the reward loss calls
+        # the decoder directly, so it must enter bf16 autocast itself.
+        with self.accelerator.autocast():
+            loss, (n, correct) = reward_loss(model, inputs, self.token_ids, self.args.loss)
+        if model.training:
+            self._acc[0] += n
+            self._acc[1] += correct
+            self.tokens_seen += int(inputs["attention_mask"].sum())
+        else:
+            self._eval_acc[0] += n
+            self._eval_acc[1] += correct
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs and self._acc[0]:
+            logs["accuracy"] = self._acc[1] / self._acc[0]
+            self._acc = [0, 0]
+        super().log(logs, *args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self._eval_acc = [0, 0]
+        return super().evaluate(*args, **kwargs)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def evaluation_loop(self, *args, **kwargs):
+        output = super().evaluation_loop(*args, **kwargs)
+        n, c = self._eval_acc
+        if n:
+            prefix = kwargs.get("metric_key_prefix", "eval")
+            output.metrics[f"{prefix}_accuracy"] = c / n
+        return output
 
 
 @dataclass
-class TrainResult:
-    """What training produced.
+class RewardRun:
+    """A trained reward model and how it was made: what :func:`train_reward_model`
+    returns, and what the book's cached runs (:mod:`prm_lib.runs`) and the laboratory's
+    (:class:`prm_lib.lab.experiments.LabRun`) load.
 
     Attributes:
-        reward_model: the trained model, saved in ``path``.
-        history: one row per log event: ``step``, ``epoch``, ``loss``/``eval_loss``,
-            ``accuracy``/``eval_accuracy`` (label-token accuracy), ``learning_rate``.
-        seconds: wall time of training.
-        tokens: tokens processed (padding excluded).
-        path: where the final model was saved.
+        path: the run's folder; the model is in ``path / "final"`` (:attr:`model_dir`).
+        summary: settings and figures of the run (``kind``, examples, seconds, ...).
+        history: the training log, one row per log event: ``step``, ``epoch``,
+            ``loss``/``eval_loss``, ``accuracy``/``eval_accuracy`` (label-token accuracy),
+            ``learning_rate``.
+        cached: loaded from an earlier run instead of trained now.
+        reward_model: the model, ready to score (loaded from :attr:`model_dir` on first
+            use when the run was not trained in this process).
     """
 
-    reward_model: RewardModel
-    history: pd.DataFrame
-    seconds: float
-    tokens: int
     path: Path
+    summary: dict
+    history: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    cached: bool = False
+    _reward_model: RewardModel | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self.path = Path(self.path)
 
     @property
-    def tokens_per_second(self) -> float:
-        return self.tokens / self.seconds if self.seconds else float("nan")
+    def model_dir(self) -> Path:
+        return self.path / FINAL
+
+    @property
+    def kind(self) -> str:
+        return self.summary["kind"]
+
+    @property
+    def reward_model(self) -> RewardModel:
+        if self._reward_model is None:
+            self._reward_model = RewardModel.from_pretrained(self.model_dir)
+        return self._reward_model
+
+
+def examples_dataset(examples: Sequence[Example]):
+    """Formatted examples as a ``datasets.Dataset`` with columns ``input_ids``,
+    ``label_positions`` and ``labels`` (what :class:`RewardTrainer` trains on)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({
+        "input_ids": [e.input_ids for e in examples],
+        "label_positions": [e.label_positions for e in examples],
+        "labels": [e.labels for e in examples],
+    })
 
 
 def freeze_below(model, top_layers: int) -> int:
@@ -115,179 +260,66 @@ def freeze_below(model, top_layers: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-class _Dataset:
-    def __init__(self, examples: Sequence[Example]):
-        self.rows = [
-            {"input_ids": e.input_ids, "label_positions": e.label_positions, "labels": e.labels}
-            for e in examples
-        ]
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-
-def _make_trainer_class():
-    from transformers import Trainer
-
-    class RewardTrainer(Trainer):
-        """The Trainer with the reward-model loss and label-token accuracy logged."""
-
-        def __init__(self, *args, token_ids, loss_kind, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.token_ids, self.loss_kind = list(token_ids), loss_kind
-            self._acc = [0, 0]
-            self.tokens_seen = 0
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            # The Trainer's mixed precision only wraps model.forward; the reward loss calls
-            # the decoder directly, so it must enter bf16 autocast itself.
-            with self.accelerator.autocast():
-                loss, (n, correct) = reward_loss(model, inputs, self.token_ids, self.loss_kind)
-            if model.training:
-                self._acc[0] += n
-                self._acc[1] += correct
-                self.tokens_seen += int(inputs["attention_mask"].sum())
-            else:
-                self._eval_acc[0] += n
-                self._eval_acc[1] += correct
-            return (loss, None) if return_outputs else loss
-
-        def log(self, logs, *args, **kwargs):
-            if "loss" in logs and self._acc[0]:
-                logs["accuracy"] = self._acc[1] / self._acc[0]
-                self._acc = [0, 0]
-            super().log(logs, *args, **kwargs)
-
-        def evaluate(self, *args, **kwargs):
-            self._eval_acc = [0, 0]
-            metrics = super().evaluate(*args, **kwargs)
-            return metrics
-
-        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-            import torch
-
-            inputs = self._prepare_inputs(inputs)
-            with torch.no_grad():
-                loss = self.compute_loss(model, inputs)
-            return loss.detach(), None, None
-
-        def evaluation_loop(self, *args, **kwargs):
-            output = super().evaluation_loop(*args, **kwargs)
-            n, c = self._eval_acc
-            if n:
-                prefix = kwargs.get("metric_key_prefix", "eval")
-                output.metrics[f"{prefix}_accuracy"] = c / n
-            return output
-
-    return RewardTrainer
-
-
-def _bf16_supported() -> bool:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return True  # CPU autocast to bfloat16 works on any recent x86/ARM CPU
-
-
 def train_reward_model(
     model,
     tokenizer,
     train_examples: Sequence[Example],
     eval_examples: Sequence[Example] | None = None,
     *,
-    config: TrainConfig,
+    args: RewardConfig,
     format_config: FormatConfig,
     kind: Literal["prm", "orm"] = "prm",
-) -> TrainResult:
+    resume_from_checkpoint: bool | str | None = None,
+    trainer_class: type[RewardTrainer] = RewardTrainer,
+) -> RewardRun:
     """Fine-tune ``model`` into a reward model on formatted examples.
 
     Args:
         model, tokenizer: a causal LM and its tokenizer (see :mod:`prm_lib.models`).
         train_examples, eval_examples: from :func:`prm_lib.formatting.prm_examples` or
-            :func:`~prm_lib.formatting.orm_examples`.
-        config: the training settings.
+            :func:`~prm_lib.formatting.orm_examples`. With ``eval_examples`` the held-out
+            loss is also computed at the end (if ``args`` did not evaluate the last step).
+        args: the training settings.
+        format_config: the one the examples were made with; saved with the model so that
+            scoring formats solutions the same way (required for that reason).
         kind: ``"prm"`` or ``"orm"`` (sets the label tokens).
-        format_config: the one the examples were made with; stored with the model so
-            that scoring formats solutions the same way (required for that reason).
+        resume_from_checkpoint: as ``Trainer.train``'s, except that True starts afresh
+            when ``args.output_dir`` holds no checkpoint yet.
+        trainer_class: :class:`RewardTrainer` or a subclass of it.
 
     Returns:
-        A :class:`TrainResult`; the model is also saved to ``config.output_dir/final``.
+        A :class:`RewardRun` (``path`` = ``args.output_dir``) whose summary holds ``kind``,
+        ``optimizer_steps``, ``seconds``, ``tokens`` (non-padding tokens trained on) and
+        ``tokens_per_second``; the model, scored in the precision it was trained in, is
+        saved to ``path / "final"``.
     """
-    import torch
-    from transformers import TrainingArguments, set_seed
-
     if not train_examples:
         raise ValueError("no training examples: check the data and FormatConfig.max_length")
-    set_seed(config.seed)
-    rm = RewardModel(model, tokenizer, kind, format_config)
-    if config.train_top_layers is not None:
-        freeze_below(model, config.train_top_layers)
-    bf16 = _bf16_supported() if config.bf16 == "auto" else bool(config.bf16)
-    rm.bf16 = bf16  # score as trained
-    params = inspect.signature(TrainingArguments.__init__).parameters
-    grouping = (
-        {"train_sampling_strategy": "group_by_length"}
-        if "train_sampling_strategy" in params
-        else {"group_by_length": True}
-    )
-    use_cpu = not torch.cuda.is_available()
-    args = TrainingArguments(
-        output_dir=config.output_dir,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        warmup_steps=0,
-        lr_scheduler_type="linear",
-        weight_decay=config.weight_decay,
-        bf16=bf16,
-        use_cpu=use_cpu,
-        logging_steps=config.logging_steps,
-        eval_strategy="steps" if (eval_examples and config.eval_steps) else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="steps" if config.save_steps else "no",
-        save_steps=config.save_steps or 500,
-        save_total_limit=2,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        remove_unused_columns=False,
-        disable_tqdm=not config.progress,
-        dataloader_num_workers=0,
-        **grouping,
-        **config.extra,
-    )
-    steps_per_epoch = math.ceil(len(train_examples) / (config.batch_size * config.grad_accum))
-    total = config.max_steps if config.max_steps > 0 else math.ceil(steps_per_epoch * config.epochs)
-    args.warmup_steps = int(config.warmup_ratio * total)
-    trainer = _make_trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=_Dataset(train_examples),
-        eval_dataset=_Dataset(eval_examples) if eval_examples else None,
-        data_collator=lambda rows: collate(rows, tokenizer.pad_token_id),
+    set_seed(args.seed)
+    rm = RewardModel(model, tokenizer, kind, format_config, bf16=args.bf16)
+    trainer = trainer_class(
+        model,
+        args,
         token_ids=rm.token_ids,
-        loss_kind=config.loss,
+        processing_class=tokenizer,
+        train_dataset=examples_dataset(train_examples),
+        eval_dataset=examples_dataset(eval_examples) if eval_examples else None,
     )
-    if not config.progress:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)  # it would print every log line instead
-    resume = config.resume and any(Path(config.output_dir).glob("checkpoint-*"))
+    if resume_from_checkpoint is True and not any(Path(args.output_dir).glob("checkpoint-*")):
+        resume_from_checkpoint = None
     start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     seconds = time.perf_counter() - start
     final_step = trainer.state.global_step
     evaluated = any("eval_loss" in e and e.get("step") == final_step
                     for e in trainer.state.log_history)
     if eval_examples and not evaluated:
         trainer.evaluate()  # the final model's held-out loss
-    path = rm.save(Path(config.output_dir) / "final")
-    history = pd.DataFrame(trainer.state.log_history)
-    return TrainResult(rm, history, seconds, trainer.tokens_seen, path)
+    path = Path(args.output_dir)
+    rm.save_pretrained(path / FINAL)
+    tokens = trainer.tokens_seen
+    summary = {"kind": kind, "optimizer_steps": final_step, "seconds": seconds,
+               "tokens": tokens, "tokens_per_second": tokens / seconds if seconds else
+               float("nan")}
+    return RewardRun(path, summary, pd.DataFrame(trainer.state.log_history),
+                     _reward_model=rm)

@@ -118,7 +118,7 @@ def test_neutral_steps_are_counted_and_penalised():
     # one step each: bad, neutral, good probabilities
     probs = [np.array([[0.0, 0.5, 0.5]]), np.array([[0.0, 0.0, 1.0]]),
              np.array([[0.2, 0.4, 0.4]])]
-    run = ex.LabRun("prm", "process", probs, {}, ".")
+    run = ex.LabRun(".", {"kind": "prm"}, supervision="process", step_probs=probs)
     pen = ev.neutral_penalty(pool, run)
     assert pen["with a neutral step"] == pytest.approx((0.5 + 0.5) / 2)
     assert pen["without"] == pytest.approx(1.0)

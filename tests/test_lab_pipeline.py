@@ -8,6 +8,8 @@ import pytest
 
 from prm_lib.lab import experiments as ex
 from prm_lib.lab.pipeline import build_lab
+from prm_lib.reward_model import solution_scores
+from prm_lib.training import RewardRun
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +82,16 @@ def test_reward_model_runs_are_cached_and_reproducible(lab):
     assert ((finite >= 0) & (finite <= 1)).all()
     again = ex.train_lab_rm(lab, rows, "process", seed=0)
     np.testing.assert_array_equal(again.scores(), scores)
+    assert again.cached and isinstance(again, RewardRun)
     orm = ex.train_lab_rm(lab, rows, "outcome (final answer)", seed=0)
     assert orm.kind == "orm" and orm.summary["examples"] == int((rows.steps.map(len) > 0).sum())
+    # the model saved with the run scores the test pool as the run did
+    np.testing.assert_array_equal(
+        solution_scores("orm", ex.pool_scores(orm.reward_model, lab.pools["test"])),
+        orm.scores())
+    # a change of the reward models' training is another run
+    other = type(lab)(**{**vars(lab), "scale": lab.scale.with_(rm__warmup_ratio=0.5)})
+    assert ex.train_lab_rm(other, rows, "process", seed=0).path != run.path
     train_scores = run.pool_scores(lab.pools["train"])
     assert train_scores.shape == (len(lab.pools["train"]),)
 
@@ -180,12 +190,13 @@ def test_same_seed_same_reward_model(lab, tmp_path, monkeypatch):
 def test_lab_folder_depends_on_build_settings_only():
     from dataclasses import replace
 
-    from prm_lib.lab.config import lab_scale
+    from prm_lib.config import get_scale
     from prm_lib.lab.generator import GeneratorConfig
     from prm_lib.lab.pipeline import lab_dir
 
-    base = lab_scale("tiny")
-    assert lab_dir(replace(base, rm_learning_rate=1.0, seeds=9, trials=3), 0) == lab_dir(base, 0)
+    base = get_scale("tiny").lab
+    assert lab_dir(base.with_(rm__learning_rate=1.0, rm_steps_min=1, seeds=9, trials=3),
+                   0) == lab_dir(base, 0)
     assert lab_dir(replace(base, test_pool=base.test_pool + 1), 0) != lab_dir(base, 0)
     assert lab_dir(replace(base, generator=GeneratorConfig(steps=7)), 0) != lab_dir(base, 0)
     assert lab_dir(base, 1) != lab_dir(base, 0)

@@ -12,12 +12,15 @@ from prm_lib.reward_model import (
     SCORING_RULES,
     RewardModel,
     collate,
+    orm_score,
     reward_loss,
     solution_score,
+    solution_scores,
     step_correct_probability,
 )
 from prm_lib.schema import Completion, LabeledSolution, Step
-from prm_lib.training import TrainConfig, freeze_below, train_reward_model
+from prm_lib.training import (RewardConfig, RewardTrainer, RewardRun, examples_dataset,
+                              freeze_below, train_reward_model)
 
 PROBLEM = "What is $2+2$?"
 STEPS = ["I add the numbers: $2+2$.", "That is $4$.", "So the answer is 4.\n\n# Answer\n\n4"]
@@ -103,25 +106,26 @@ def test_training_learns_save_load_and_resume(tmp_path):
     data = [solution(1), solution(-1)] * 8
     fmt = FormatConfig(max_length=64)
     examples, _ = prm_examples(tok, data, fmt)
-    cfg = TrainConfig(str(tmp_path / "run"), epochs=6, batch_size=4, learning_rate=3e-3,
-                      bf16=False, logging_steps=2, save_steps=6, progress=False, seed=0)
-    result = train_reward_model(model, tok, examples, examples[:4], config=cfg, format_config=fmt)
+    cfg = RewardConfig(str(tmp_path / "run"), num_train_epochs=6, per_device_train_batch_size=4,
+                       learning_rate=3e-3, bf16=False, logging_steps=2, save_strategy="steps",
+                       save_steps=6, disable_tqdm=True, seed=0)
+    result = train_reward_model(model, tok, examples, examples[:4], args=cfg, format_config=fmt)
+    assert isinstance(result, RewardRun) and result.kind == "prm"
     losses = result.history["loss"].dropna()
     assert losses.iloc[-1] < losses.iloc[0]
     assert result.history["accuracy"].dropna().iloc[-1] >= 0.5
-    assert result.tokens > 0 and result.seconds > 0
+    assert result.summary["tokens"] > 0 and result.summary["seconds"] > 0
     # the saved model scores exactly like the one in memory
-    loaded = RewardModel.load(result.path)
+    loaded = RewardModel.from_pretrained(result.model_dir)
     a = result.reward_model.step_probabilities([PROBLEM], [STEPS[:2]])[0]
     b = loaded.step_probabilities([PROBLEM], [STEPS[:2]])[0]
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert loaded.kind == "prm" and loaded.format.max_length == 64
     # resuming from the last checkpoint finishes the same schedule
     assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*"))
-    cfg.resume = True
-    cfg.epochs = 7
-    again = train_reward_model(tiny_model(seed=1)[0], tok, examples, config=cfg,
-                               format_config=fmt)
+    cfg.num_train_epochs = 7
+    again = train_reward_model(tiny_model(seed=1)[0], tok, examples, args=cfg,
+                               format_config=fmt, resume_from_checkpoint=True)
     assert again.history["step"].max() > result.history["step"].max()
 
 
@@ -129,9 +133,9 @@ def test_same_seed_same_model(tmp_path):
     def run(name):
         model, tok = tiny_model(seed=2)
         examples, _ = prm_examples(tok, [solution(1), solution(0)] * 4, FormatConfig())
-        cfg = TrainConfig(str(tmp_path / name), max_steps=3, batch_size=2, learning_rate=1e-3,
-                          bf16=False, progress=False, seed=3)
-        return train_reward_model(model, tok, examples, config=cfg,
+        cfg = RewardConfig(str(tmp_path / name), max_steps=3, per_device_train_batch_size=2,
+                           learning_rate=1e-3, bf16=False, disable_tqdm=True, seed=3)
+        return train_reward_model(model, tok, examples, args=cfg,
                                   format_config=FormatConfig()).reward_model
     a, b = run("a"), run("b")
     pa = a.step_probabilities([PROBLEM], [STEPS])[0]
@@ -152,8 +156,21 @@ def test_orm_scores_the_last_step(tiny):
     rm = RewardModel(*tiny, kind="orm")
     scores = rm.score([PROBLEM, PROBLEM], [STEPS, STEPS[:1]])
     probs = rm.step_probabilities([PROBLEM], [STEPS])[0]
-    assert scores[0] == pytest.approx(probs[-1, 1])
+    assert scores[0] == pytest.approx(probs[-1, 1]) == orm_score(probs)
     assert probs.shape == (3, 2)
+    assert np.isnan(orm_score(np.zeros((0, 2))))
+    # one solution gives one float
+    assert rm.score(PROBLEM, STEPS) == pytest.approx(scores[0])
+    assert isinstance(rm.score(PROBLEM, STEPS), float)
+
+
+def test_one_solution_or_a_batch(tiny):
+    rm = RewardModel(*tiny, kind="prm")
+    batch = rm.score([PROBLEM, PROBLEM], [STEPS, STEPS[:1]], rule="min")
+    assert batch.shape == (2,)
+    assert rm.score(PROBLEM, STEPS[:1], rule="min") == pytest.approx(batch[1])
+    probs = rm.step_probabilities([PROBLEM], [STEPS])
+    np.testing.assert_allclose(solution_scores("prm", probs), rm.score([PROBLEM], [STEPS]))
 
 
 def test_bf16_setting_reaches_the_reward_loss(tmp_path):
@@ -165,9 +182,9 @@ def test_bf16_setting_reaches_the_reward_loss(tmp_path):
     examples, _ = prm_examples(tok, [solution(1)] * 2, FormatConfig())
     for bf16, expected in ((True, torch.bfloat16), (False, torch.float32)):
         seen.clear()
-        cfg = TrainConfig(str(tmp_path / str(bf16)), max_steps=1, batch_size=2, bf16=bf16,
-                          progress=False)
-        train_reward_model(model, tok, examples, config=cfg, format_config=FormatConfig())
+        cfg = RewardConfig(str(tmp_path / str(bf16)), max_steps=1, per_device_train_batch_size=2,
+                           bf16=bf16, disable_tqdm=True)
+        train_reward_model(model, tok, examples, args=cfg, format_config=FormatConfig())
         assert seen and seen[0] == expected
 
 
@@ -189,19 +206,102 @@ def test_bf16_scoring_computes_in_bfloat16_and_stays_close(tiny, tmp_path):
         hook.remove()
     np.testing.assert_allclose(fast.sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(fast, exact, atol=0.05)
-    assert RewardModel.load(fast_rm.save(tmp_path / "fast")).bf16 is True
-    plain = RewardModel(model, tok, "prm").save(tmp_path / "plain")
-    meta = (plain / "reward_model.json")
-    meta.write_text(meta.read_text().replace('"bf16": false', '"unused": 0'))
-    assert RewardModel.load(plain).bf16 is False
+    assert RewardModel.from_pretrained(fast_rm.save_pretrained(tmp_path / "fast")).bf16 is True
+    plain = RewardModel(model, tok, "prm").save_pretrained(tmp_path / "plain")
+    config = plain / "config.json"
+    config.write_text(config.read_text().replace('"bf16": false', '"unused": 0'))
+    assert RewardModel.from_pretrained(plain).bf16 is False
 
 
 @pytest.mark.parametrize("bf16", [True, False])
 def test_trained_reward_model_scores_as_it_was_trained(tmp_path, bf16):
     model, tok = tiny_model(seed=5)
     examples, _ = prm_examples(tok, [solution(1)] * 2, FormatConfig())
-    cfg = TrainConfig(str(tmp_path / "run"), max_steps=1, batch_size=2, bf16=bf16,
-                      progress=False)
-    result = train_reward_model(model, tok, examples, config=cfg, format_config=FormatConfig())
+    cfg = RewardConfig(str(tmp_path / "run"), max_steps=1, per_device_train_batch_size=2,
+                       bf16=bf16, disable_tqdm=True)
+    result = train_reward_model(model, tok, examples, args=cfg, format_config=FormatConfig())
     assert result.reward_model.bf16 is bf16
-    assert RewardModel.load(result.path).bf16 is bf16
+    assert RewardModel.from_pretrained(result.model_dir).bf16 is bf16
+
+
+def test_a_saved_reward_model_is_one_hugging_face_folder(tiny, tmp_path):
+    """Kind, labels, format and precision live in the model's config.json: the folder is
+    what AutoModelForCausalLM loads, and nothing else is written beside it."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny
+    fmt = FormatConfig(max_length=40, neutral="positive")
+    path = RewardModel(model, tok, "orm", fmt, bf16=True).save_pretrained(tmp_path / "orm")
+    assert not (path / "reward_model.json").exists()
+    entry = json.loads((path / "config.json").read_text())["reward_model"]
+    assert entry["kind"] == "orm" and entry["labels"] == [" -", " +"] and entry["bf16"]
+    assert AutoModelForCausalLM.from_pretrained(path).config.reward_model["format"][
+        "max_length"] == 40
+    loaded = RewardModel.from_pretrained(path)
+    assert (loaded.kind, loaded.format, loaded.labels, loaded.bf16) == (
+        "orm", fmt, (" -", " +"), True)
+
+
+def test_an_old_folder_with_reward_model_json_still_loads(tiny, tmp_path):
+    """Folders saved before the settings moved into config.json kept them in a
+    reward_model.json beside a plain model."""
+    import json
+
+    model, tok = tiny
+    path = tmp_path / "old"
+    RewardModel(model, tok, "prm").save_pretrained(path)
+    config = json.loads((path / "config.json").read_text())
+    del config["reward_model"]
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "reward_model.json").write_text(json.dumps({
+        "kind": "prm", "labels": [" -", " =", " +"],
+        "format": {"max_length": 24, "neutral": "neutral", "human_steps": "positive",
+                   "alternatives": True, "prompt_template": "{problem}\n\n"},
+        "bf16": False}))
+    old = RewardModel.from_pretrained(path)
+    assert old.kind == "prm" and old.format.max_length == 24 and old.bf16 is False
+    np.testing.assert_allclose(
+        old.step_probabilities([PROBLEM], [STEPS])[0],
+        RewardModel(model, tok, "prm", FormatConfig(max_length=24)).step_probabilities(
+            [PROBLEM], [STEPS])[0], atol=1e-6, equal_nan=True)
+
+
+def test_a_plain_language_model_is_not_a_saved_reward_model(tiny, tmp_path):
+    model, tok = tiny
+    model.save_pretrained(tmp_path / "lm")
+    tok.save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="not a saved reward model"):
+        RewardModel.from_pretrained(tmp_path / "lm")
+
+
+def test_reward_trainer_is_a_class_to_subclass(tmp_path):
+    """The trainer is importable and subclassable; train_reward_model takes a subclass."""
+    seen = []
+
+    class Counting(RewardTrainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            seen.append(int((inputs["labels"] != -100).sum()))
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    model, tok = tiny_model(seed=6)
+    examples, _ = prm_examples(tok, [solution(1)] * 4, FormatConfig())
+    cfg = RewardConfig(str(tmp_path / "run"), max_steps=2, per_device_train_batch_size=2,
+                       bf16=False, disable_tqdm=True)
+    train_reward_model(model, tok, examples, args=cfg, format_config=FormatConfig(),
+                       trainer_class=Counting)
+    assert seen == [4, 4]  # two steps of two examples of two labeled steps each
+
+
+def test_examples_become_a_dataset_and_warmup_rounds_down(tmp_path):
+    _, tok = tiny_model(seed=0)
+    examples, _ = prm_examples(tok, [solution(1), solution(-1)], FormatConfig())
+    ds = examples_dataset(examples)
+    assert ds.column_names == ["input_ids", "label_positions", "labels"]
+    assert ds[1]["labels"] == examples[1].labels
+    cfg = RewardConfig(str(tmp_path), warmup_ratio=0.05, bf16=False)
+    assert [cfg.get_warmup_steps(n) for n in (3, 19, 20, 59, 60)] == [0, 0, 1, 2, 3]
+    assert RewardConfig(str(tmp_path), warmup_steps=4, bf16=False).get_warmup_steps(100) == 4
+    with pytest.raises(ValueError, match="loss must be"):
+        RewardConfig(str(tmp_path), loss="hinge", bf16=False)

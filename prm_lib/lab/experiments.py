@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,9 @@ import pandas as pd
 from ..best_of_n import best_of_n
 from ..formatting import CompleteSolution, FormatConfig, outcome_examples, prm_examples
 from ..metrics import within_problem_auc  # noqa: F401 (in __all__ until callers move)
-from ..reward_model import solution_score
+from ..reward_model import solution_scores
 from ..schema import Completion, LabeledSolution, Step
+from ..training import RewardRun, train_reward_model
 from .generator import PROMPT
 from .pipeline import Laboratory
 
@@ -108,35 +110,26 @@ def _supervised_rows(rows: pd.DataFrame, supervision: str) -> list[list]:
     return sorted(out, key=lambda r: (r[0], r[1]))
 
 
-class LabRun:
-    """A trained laboratory reward model and its verdicts on the test pool.
+@dataclass
+class LabRun(RewardRun):
+    """A laboratory reward model (a :class:`~prm_lib.training.RewardRun`: ``path``,
+    ``summary`` with ``kind``, examples, labels, steps, seconds; ``history``;
+    ``reward_model``, loaded from ``path / "final"`` on first use) and its verdicts on the
+    test pool.
 
     Attributes:
-        kind: ``"prm"`` or ``"orm"``.
         supervision: one of :data:`SUPERVISIONS`.
         step_probs: label probabilities per step, one array [n_steps, n_labels] per test
             sample, in the test pool's row order.
-        summary: examples, labels, steps, seconds.
-        path: the run's folder (the model is in ``final/``).
     """
 
-    def __init__(self, kind, supervision, step_probs, summary, path):
-        self.kind, self.supervision = kind, supervision
-        self.step_probs, self.summary, self.path = step_probs, summary, Path(path)
+    supervision: str = "process"
+    step_probs: list = field(default_factory=list, repr=False)
 
     def scores(self, rule: str = "product", neutral: str = "positive") -> np.ndarray:
         """One score per test sample: the PRM's solution score under ``rule``/``neutral``
         (the paper's Table 4), or the ORM's P(correct). NaN for a sample with no step."""
-        if self.kind == "orm":
-            return np.array([p[-1, 1] if len(p) else np.nan for p in self.step_probs])
-        return np.array([solution_score(p, rule, neutral) if len(p) else np.nan
-                         for p in self.step_probs])
-
-    def reward_model(self):
-        """The trained model, loaded from disk."""
-        from ..reward_model import RewardModel
-
-        return RewardModel.load(self.path / "final")
+        return solution_scores(self.kind, self.step_probs, rule, neutral)
 
     def pool_scores(self, pool: pd.DataFrame, rule: str = "product",
                     neutral: str = "positive") -> np.ndarray:
@@ -146,9 +139,8 @@ class LabRun:
         cache = self.path / f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
         if cache.is_file():
             return np.load(cache)
-        probs = pool_scores(self.reward_model(), pool)
-        scores = LabRun(self.kind, self.supervision, probs, self.summary, self.path).scores(
-            rule, neutral)
+        probs = pool_scores(self.reward_model, pool)
+        scores = solution_scores(self.kind, probs, rule, neutral)
         np.save(cache, scores)
         return scores
 
@@ -189,44 +181,47 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     """Train a reward model from the generator's weights on ``rows`` (samples of the
     training pool) under ``supervision``, and score the test pool with it; cached.
 
-    The number of optimizer steps is ``rm_epochs`` passes over the examples, but at least
-    ``rm_steps_min`` (small sets are repeated rather than barely trained).
+    The training settings are the laboratory's ``rm``: the number of optimizer steps is
+    ``rm.num_train_epochs`` passes over the examples, but at least ``rm_steps_min`` (small
+    sets are repeated rather than barely trained).
     """
     import torch
     from transformers import LlamaForCausalLM
 
-    from ..training import TrainConfig, train_reward_model
-
     scale = lab.scale
     keys = _supervised_rows(rows, supervision)
     key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
-                      "rm": [scale.rm_steps_min, scale.rm_epochs, scale.rm_batch_size,
-                             scale.rm_learning_rate, scale.rm_loss]})
+                      "rm": [scale.rm_steps_min, asdict(scale.rm)]})
     path = lab.path / "rms" / (tag + hashlib.sha256(key.encode()).hexdigest()[:12])
     kind = "prm" if supervision == "process" else "orm"
     if (path / "summary.json").is_file():
-        return LabRun(kind, supervision, _load_probs(path / "test_probs.npz"),
-                      json.loads((path / "summary.json").read_text()), path)
+        history = path / "history.csv"
+        return LabRun(path, json.loads((path / "summary.json").read_text()),
+                      pd.read_csv(history) if history.is_file() else pd.DataFrame(),
+                      cached=True, supervision=supervision,
+                      step_probs=_load_probs(path / "test_probs.npz"))
     fmt = lab_format(lab)
     examples, report = supervision_examples(lab.tokenizer, rows, supervision, fmt)
+    rm = scale.rm
     steps = max(scale.rm_steps_min,
-                math.ceil(scale.rm_epochs * len(examples) / scale.rm_batch_size))
+                math.ceil(rm.num_train_epochs * len(examples) / rm.per_device_train_batch_size))
     torch.manual_seed(seed)
     model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
-    config = TrainConfig(output_dir=str(path), max_steps=steps,
-                         learning_rate=scale.rm_learning_rate, batch_size=scale.rm_batch_size,
-                         bf16=False, logging_steps=max(1, steps // 10), seed=seed,
-                         progress=progress, warmup_ratio=0.05, loss=scale.rm_loss)
-    result = train_reward_model(model, lab.tokenizer, examples, config=config,
-                                format_config=fmt, kind=kind)
-    probs = pool_scores(result.reward_model, lab.pools["test"])
+    args = rm.args(path, max_steps=steps, seed=seed, disable_tqdm=not progress,
+                   logging_steps=max(1, steps // scale.rm_logs_per_run))
+    run = train_reward_model(model, lab.tokenizer, examples, args=args, format_config=fmt,
+                             kind=kind)
+    probs = pool_scores(run.reward_model, lab.pools["test"])
     summary = {"supervision": supervision, "kind": kind, "seed": seed,
                "samples": len(rows), "examples": len(examples),
                "labels": int(sum(len(e.labels) for e in examples)), "steps": steps,
-               "seconds": round(result.seconds, 2), "format_counts": dict(report.counts)}
+               "seconds": round(run.summary["seconds"], 2),
+               "format_counts": dict(report.counts)}
     _save_probs(path / "test_probs.npz", probs)
+    run.history.to_csv(path / "history.csv", index=False)
     (path / "summary.json").write_text(json.dumps(summary, indent=2))
-    return LabRun(kind, supervision, probs, summary, path)
+    return LabRun(path, summary, run.history, supervision=supervision, step_probs=probs,
+                  _reward_model=run.reward_model)
 
 
 def solved_at_pool(lab: Laboratory, scores: np.ndarray, n: int | None = None,
@@ -434,4 +429,3 @@ def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256)
             out[start + r] = logp[r, n_prompt - 1: len(seq) - 1].gather(
                 -1, target[:, None]).sum().item()
     return out
-

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import __version__
 from ..sources import cache_dir
-from .config import LabScale, lab_scale
+from ..config import LabConfig, Scale, get_scale
 from .generator import sample_solutions, train_generator
 from .problems import LabProblem, make_problems
 
@@ -36,7 +36,7 @@ class Laboratory:
     """Everything the laboratory's experiments start from.
 
     Attributes:
-        scale: the sizes used.
+        scale: the sizes used (the scale's :class:`~prm_lib.config.LabConfig`).
         seed: the seed of problems, generator and pools.
         problems: ``"generator"``, ``"train"`` and ``"test"`` problem lists (disjoint).
         generator, tokenizer: the trained generator (eval mode).
@@ -48,7 +48,7 @@ class Laboratory:
         cached: loaded from an earlier build.
     """
 
-    scale: LabScale
+    scale: LabConfig
     seed: int
     problems: dict[str, list[LabProblem]]
     generator: object
@@ -66,7 +66,7 @@ BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_probl
                 "train_pool", "test_pool", "min_ops", "max_ops", "number_max", "factor_max")
 
 
-def lab_dir(scale: LabScale, seed: int) -> Path:
+def lab_dir(scale: LabConfig, seed: int) -> Path:
     """Where the laboratory for these settings lives."""
     settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
     # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
@@ -77,7 +77,7 @@ def lab_dir(scale: LabScale, seed: int) -> Path:
     return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
 
 
-def _split_problems(scale: LabScale, seed: int) -> dict[str, list[LabProblem]]:
+def _split_problems(scale: LabConfig, seed: int) -> dict[str, list[LabProblem]]:
     kw = {"min_ops": scale.min_ops, "max_ops": scale.max_ops, "number_max": scale.number_max,
           "factor_max": scale.factor_max}
     s = lambda split: [seed, _SPLIT_SEEDS[split]]  # noqa: E731
@@ -107,15 +107,17 @@ def _load_pool(path: Path) -> pd.DataFrame:
     return df
 
 
-def build_lab(scale: str | LabScale = "laptop", seed: int = 0, progress: bool = True,
+def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress: bool = True,
               rebuild: bool = False) -> Laboratory:
-    """Build (or load from the cache) the laboratory of this scale and seed.
+    """Build (or load from the cache) the laboratory of this scale (a name, a
+    :class:`~prm_lib.config.Scale` or its ``lab``) and seed.
 
     Returns a :class:`Laboratory`. ``rebuild=True`` ignores the cache.
     """
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    scale = lab_scale(scale) if isinstance(scale, str) else scale
+    scale = get_scale(scale) if isinstance(scale, str) else scale
+    scale = scale.lab if isinstance(scale, Scale) else scale
     path = lab_dir(scale, seed)
     problems = _split_problems(scale, seed)
     done = path / "build.json"

@@ -1,0 +1,72 @@
+"""The scales, and the book's runs at tiny scale: trained once, then loaded from the cache."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from prm_lib.config import SCALES, LabConfig, get_scale
+from prm_lib.runs import orm_run, prm_run, run_dir, untrained_prm
+from prm_lib.training import RewardConfig, resolve_bf16
+
+
+def test_scales_share_one_set_of_names():
+    assert set(SCALES) == {"tiny", "laptop", "gpu"}
+    assert all(s.name == s.lab.name == name for name, s in SCALES.items())
+    assert get_scale("laptop", prm__examples=5).prm.examples == 5
+    assert "SmolLM2" in get_scale("laptop").describe()
+    with pytest.raises(ValueError, match="unknown scale"):
+        get_scale("huge")
+
+
+def test_nested_fields_are_overridden_one_level_at_a_time():
+    base = get_scale("laptop")
+    cfg = base.with_(lab__seeds=5, lab__rm__learning_rate=1e-4, orm__examples=7)
+    assert cfg.lab.seeds == 5 and cfg.lab.rm.learning_rate == 1e-4 and cfg.orm.examples == 7
+    assert cfg.lab.rm.per_device_train_batch_size == base.lab.rm.per_device_train_batch_size
+    assert cfg.prm == base.prm and base.lab.seeds == 3  # the preset is untouched
+    assert cfg.lab == replace(base.lab, seeds=5, rm=replace(base.lab.rm, learning_rate=1e-4))
+    assert isinstance(cfg.lab, LabConfig)
+
+
+def test_training_settings_become_a_reward_config(tmp_path):
+    settings = get_scale("laptop").prm.training
+    args = settings.args(tmp_path, seed=3, max_steps=2)
+    assert isinstance(args, RewardConfig)
+    assert (args.learning_rate, args.per_device_train_batch_size, args.train_top_layers,
+            args.loss, args.seed, args.max_steps) == (1e-4, 8, 10, "label_tokens", 3, 2)
+    assert args.bf16 is resolve_bf16(None) and args.data_seed == 3
+
+
+def test_prm_and_orm_runs_train_then_come_from_the_cache(tmp_path, monkeypatch, data_dir):
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    cfg = get_scale("tiny", prm__examples=24, orm__examples=16)
+    first = prm_run(cfg, data_dir=data_dir, progress=False)
+    assert not first.cached and first.path == run_dir("prm", cfg, 0)
+    s = first.summary
+    assert s["train_examples"] == 24 and s["held_out_examples"] >= 1
+    assert s["train_problems"] + s["held_out_problems"] == 900
+    assert not first.history["loss"].dropna().empty
+    again = prm_run(cfg, data_dir=data_dir, progress=False)
+    assert again.cached and again.kind == "prm"
+    problem, steps = "What is 1+1?", ["1+1=2.", "So 2.\n\n# Answer\n\n2"]
+    a = first.reward_model.step_probabilities([problem], [steps])[0]
+    b = again.reward_model.step_probabilities([problem], [steps])[0]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    # another setting of the run is another run; a setting of another run or of the
+    # laboratory is not
+    assert run_dir("prm", cfg.with_(prm__examples=25), 0) != first.path
+    assert run_dir("prm", cfg.with_(prm__training__learning_rate=1.0), 0) != first.path
+    assert run_dir("prm", cfg.with_(format__max_length=64), 0) != first.path
+    assert run_dir("prm", cfg.with_(orm__examples=3, lab__seeds=9), 0) == first.path
+    orm = orm_run(cfg, data_dir=data_dir, progress=False)
+    assert orm.reward_model.kind == "orm" and orm.summary["train_examples"] == 16
+
+
+def test_untrained_prm_is_scored_in_the_precision_the_prm_trains_in():
+    cfg = get_scale("tiny")
+    assert untrained_prm(cfg).bf16 is resolve_bf16(cfg.prm.training.bf16)
+    off = cfg.with_(prm__training__bf16=False)
+    assert untrained_prm(off).bf16 is False
