@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from prm_lib.lab import experiments as ex
-from prm_lib.lab.pipeline import build_lab
+from prm_lib.lab.build import build_lab
 from prm_lib.reward_model import solution_scores
 from prm_lib.training import RewardRun
 
@@ -192,7 +192,7 @@ def test_lab_folder_depends_on_build_settings_only():
 
     from prm_lib.config import get_scale
     from prm_lib.lab.generator import GeneratorConfig
-    from prm_lib.lab.pipeline import lab_dir
+    from prm_lib.lab.build import lab_dir
 
     base = get_scale("tiny").lab
     assert lab_dir(base.with_(rm__learning_rate=1.0, rm_steps_min=1, seeds=9, trials=3),

@@ -35,7 +35,7 @@ from ..reward_model import solution_scores
 from ..schema import Completion, LabeledSolution, Step
 from ..training import RewardRun, train_reward_model
 from .generator import PROMPT
-from .pipeline import Laboratory
+from .build import Laboratory
 
 __all__ = [
     "SUPERVISIONS",

@@ -1,0 +1,153 @@
+"""Build the laboratory once and cache it: problems, a trained generator, sample pools.
+
+:func:`build_lab` draws three disjoint sets of problems (the generator's, the reward
+models' training problems, the test problems), trains the generator on reference
+solutions of the first, and samples pools of solutions for the other two, every sample
+rated step by step by the exact checker. Everything is saved under
+``$PRM_CACHE_DIR/lab/<scale>-seed<seed>-<hash>`` (the hash covers every setting), so the
+chapters of the laboratory share one build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..sources import cache_dir
+from ..config import LabConfig, Scale, get_scale
+from .generator import sample_solutions, train_generator
+from .problems import LabProblem, make_problems
+
+__all__ = ["Laboratory", "build_lab", "lab_dir"]
+
+_SPLIT_SEEDS = {"test": 1, "train": 2, "generator": 3}
+
+
+@dataclass
+class Laboratory:
+    """Everything the laboratory's experiments start from.
+
+    Attributes:
+        scale: the sizes used (the scale's :class:`~prm_lib.config.LabConfig`).
+        seed: the seed of problems, generator and pools.
+        problems: ``"generator"``, ``"train"`` and ``"test"`` problem lists (disjoint).
+        generator, tokenizer: the trained generator (eval mode).
+        generator_history: its training loss per logged step.
+        pools: ``"train"`` and ``"test"`` sample tables (see
+            :func:`~prm_lib.lab.generator.sample_solutions`).
+        path: the cache folder.
+        timings: seconds spent on each stage when it was built.
+        cached: loaded from an earlier build.
+    """
+
+    scale: LabConfig
+    seed: int
+    problems: dict[str, list[LabProblem]]
+    generator: object
+    tokenizer: object
+    generator_history: pd.DataFrame
+    pools: dict[str, pd.DataFrame]
+    path: Path
+    timings: dict = field(default_factory=dict)
+    cached: bool = False
+
+
+#: The settings that change what :func:`build_lab` makes (the reward-model settings do not:
+#: reward-model runs have keys of their own inside the laboratory's folder).
+BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_problems",
+                "train_pool", "test_pool", "min_ops", "max_ops", "number_max", "factor_max")
+
+
+def lab_dir(scale: LabConfig, seed: int) -> Path:
+    """Where the laboratory for these settings lives."""
+    settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
+    # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
+    # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
+    key = json.dumps({"scale": settings, "seed": seed, "version": __version__,
+                      "sampler": 2}, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
+
+
+def _split_problems(scale: LabConfig, seed: int) -> dict[str, list[LabProblem]]:
+    kw = {"min_ops": scale.min_ops, "max_ops": scale.max_ops, "number_max": scale.number_max,
+          "factor_max": scale.factor_max}
+    s = lambda split: [seed, _SPLIT_SEEDS[split]]  # noqa: E731
+    test = make_problems(scale.test_problems, seed=s("test"), **kw)
+    train = make_problems(scale.train_problems, seed=s("train"), exclude=test, **kw)
+    gen = make_problems(scale.generator_problems, seed=s("generator"), exclude=test + train,
+                        **kw)
+    return {"generator": gen, "train": train, "test": test}
+
+
+def _save_pool(df: pd.DataFrame, path: Path) -> None:
+    out = df.copy()
+    out["steps"] = out["steps"].map(json.dumps)
+    out["ratings"] = out["ratings"].map(list).map(json.dumps)
+    out.to_parquet(path, index=False)
+
+
+def _load_pool(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    # text columns back as the sampler makes them (object, None for no answer), whatever
+    # string dtype this pandas reads parquet text into
+    for column in ("problem", "answer", "finish_reason"):
+        values = df[column].astype(object)
+        df[column] = values.where(values.notna(), None)
+    df["steps"] = df["steps"].map(json.loads)
+    df["ratings"] = df["ratings"].map(lambda s: tuple(json.loads(s)))
+    return df
+
+
+def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress: bool = True,
+              rebuild: bool = False) -> Laboratory:
+    """Build (or load from the cache) the laboratory of this scale (a name, a
+    :class:`~prm_lib.config.Scale` or its ``lab``) and seed.
+
+    Returns a :class:`Laboratory`. ``rebuild=True`` ignores the cache.
+    """
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    scale = get_scale(scale) if isinstance(scale, str) else scale
+    scale = scale.lab if isinstance(scale, Scale) else scale
+    path = lab_dir(scale, seed)
+    problems = _split_problems(scale, seed)
+    done = path / "build.json"
+    if not rebuild and done.is_file():
+        meta = json.loads(done.read_text())
+        gen = LlamaForCausalLM.from_pretrained(path / "generator").eval()
+        tok = AutoTokenizer.from_pretrained(path / "generator")
+        pools = {k: _load_pool(path / f"pool_{k}.parquet") for k in ("train", "test")}
+        return Laboratory(scale, seed, problems, gen, tok,
+                          pd.read_csv(path / "generator_history.csv"), pools, path,
+                          meta["timings"], cached=True)
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted or stale build: start clean
+    path.mkdir(parents=True)
+    timings = {}
+    t = time.perf_counter()
+    gen, tok, history = train_generator(problems["generator"], scale.generator, seed=seed,
+                                        progress=progress)
+    timings["generator"] = round(time.perf_counter() - t, 1)
+    gen.save_pretrained(path / "generator")
+    tok.save_pretrained(path / "generator")
+    history.to_csv(path / "generator_history.csv", index=False)
+    pools = {}
+    for split, n in (("train", scale.train_pool), ("test", scale.test_pool)):
+        t = time.perf_counter()
+        pools[split] = sample_solutions(
+            gen, tok, problems[split], n, seed=int(np.random.SeedSequence(
+                [seed, _SPLIT_SEEDS[split]]).generate_state(1)[0]), progress=progress)
+        timings[f"{split} pool"] = round(time.perf_counter() - t, 1)
+        _save_pool(pools[split], path / f"pool_{split}.parquet")
+    done.write_text(json.dumps({"timings": timings, "scale": scale.as_dict()}, indent=2,
+                               default=str))
+    return Laboratory(scale, seed, problems, gen, tok, history, pools, path, timings)
