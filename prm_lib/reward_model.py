@@ -232,7 +232,7 @@ class RewardModel:
         last row.
         """
         import torch
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
         tokens = SolutionTokens(self.tokenizer, self.format)
         encoded = [tokens.encode(p, s) for p, s in zip(problems, steps)]
@@ -246,7 +246,8 @@ class RewardModel:
         try:
             with torch.inference_mode(), self.autocast():
                 batches = range(0, len(order), batch_size)
-                for start in tqdm(batches, desc=f"scoring ({self.kind})", disable=not progress):
+                for start in progress_bar(batches, desc=f"scoring ({self.kind})",
+                                          enabled=progress):
                     idx = order[start : start + batch_size]
                     rows = []
                     for i in idx:

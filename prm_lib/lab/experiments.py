@@ -277,14 +277,15 @@ def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
     Returns one row per run: supervision, selection, size, seed, samples, solved (%),
     seconds.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     sizes = tuple(sizes or lab.scale.data_sizes)
     n_seeds = seeds or lab.scale.seeds
     pool = lab.pools["train"]
     jobs = [(sup, k, s) for sup in supervisions for k in sizes for s in range(n_seeds)]
     rows = []
-    for sup, k, s in tqdm(jobs, desc=f"reward models ({selection})", disable=not progress):
+    for sup, k, s in progress_bar(jobs, desc=f"reward models ({selection})",
+                                  enabled=progress):
         if selection == "uniform":
             chosen = select_uniform(pool, k, seed=s)
         elif selection == "active":
