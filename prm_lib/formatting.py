@@ -175,10 +175,6 @@ class SolutionTokens:
         return ids, ends
 
 
-# The old private name, for modules that still import it.
-_Tokens = SolutionTokens
-
-
 def encode_steps(
     tokenizer, problem: str, steps: Sequence[str], config: FormatConfig = FormatConfig()
 ) -> tuple[list[int], list[int]]:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataFormatError, parse_json_line
-from .grading import _ANSWER_HEADING, extract_answer, grade_answer
+from .grading import ANSWER_HEADING, extract_answer, grade_answer
 from .samples import SAMPLE_COLUMNS
 
 __all__ = [
@@ -86,7 +86,7 @@ def split_steps(text: str) -> list[str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, not {type(text).__name__}")
-    heading = _ANSWER_HEADING.search(text)
+    heading = ANSWER_HEADING.search(text)
     body, answer = (text, None) if heading is None else (text[: heading.start()],
                                                           text[heading.start():])
     steps = [line.rstrip() for line in body.split("\n")]

@@ -160,7 +160,6 @@ def last_boxed(text: str) -> str | None:
 #: optional colon); the final answer follows it.
 ANSWER_HEADING = re.compile(r"^[ \t]*#[ \t]*Answer[ \t]*:?[ \t]*$", re.MULTILINE)
 # The old private name, for modules that still import it.
-_ANSWER_HEADING = ANSWER_HEADING
 
 
 def extract_answer(solution: str) -> str | None:

@@ -233,7 +233,7 @@ def plot_calibration(
 
 def plot_training_history(history: pd.DataFrame, ax=None, title: str | None = None):
     """Training and held-out loss (left axis) and label-token accuracy (right axis)
-    against optimizer steps, from :class:`prm_lib.training.TrainResult.history`."""
+    against optimizer steps, from :attr:`prm_lib.training.RewardRun.history`."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     train = history.dropna(subset=["loss"]) if "loss" in history else history.iloc[0:0]

@@ -22,9 +22,9 @@ from .paper import (PAPER_BEST_OF_1860, PAPER_FIGURE_3_SOURCE, PAPER_N_TRIALS, P
                     PAPER_POOL_SIZE)
 
 if TYPE_CHECKING:  # the laboratory is imported only when its pool is built
-    from .lab.config import LabScale
+    from .config import LabConfig, Scale
     from .lab.experiments import LabRun
-    from .lab.pipeline import Laboratory
+    from .lab.build import Laboratory
 
 __all__ = ["EvaluationPool", "evaluation_pool", "figure3_note"]
 
@@ -66,7 +66,7 @@ class EvaluationPool:
         return tuple(sorted({1, middle, self.pad_to}))
 
 
-def evaluation_pool(scale: str | LabScale, data_dir=None, seed: int = 0,
+def evaluation_pool(scale: str | Scale | LabConfig, data_dir=None, seed: int = 0,
                     download: bool | None = None, progress: bool = False) -> EvaluationPool:
     """The paper's scored samples if they can be had, else the laboratory's test pool.
 
@@ -81,13 +81,15 @@ def evaluation_pool(scale: str | LabScale, data_dir=None, seed: int = 0,
     :func:`~prm_lib.lab.evaluation.lab_reward_models`, N = powers of
     two up to the pool size, ``trials`` of the scale.
     """
-    from .lab.config import lab_scale
+    from .config import Scale, get_scale
     from .lab.evaluation import lab_reward_models, powers_of_two, scored_test_pool
-    from .lab.pipeline import build_lab
+    from .lab.build import build_lab
     from .samples import load_scored_samples
     from .sources import DataNotFoundError
 
-    cfg = lab_scale(scale) if isinstance(scale, str) else scale
+    # a scale's name, a Scale, or the laboratory's own LabConfig
+    cfg = get_scale(scale) if isinstance(scale, str) else scale
+    cfg = cfg.lab if isinstance(cfg, Scale) else cfg
     if download is None:
         download = cfg.name != "tiny"
     try:

@@ -9,9 +9,10 @@ package's nor those of transformers and the Hub (``build_book.py`` sets it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
-__all__ = ["progress_bar", "BATCH_ENV"]
+__all__ = ["progress_bar", "quiet_loading", "BATCH_ENV"]
 
 #: Environment a batch run of the chapters sets: no progress bars from any library.
 BATCH_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
@@ -24,3 +25,18 @@ def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
 
     off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
     return tqdm(iterable, disable=off, **kwargs)
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Load models without transformers' "Loading weights" bar: the laboratory loads one
+    model per reward model, dozens a chapter, and one bar each would drown the page."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

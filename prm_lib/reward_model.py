@@ -292,7 +292,7 @@ class RewardModel:
 
     def score_fn(self, batch_size: int = 8):
         """A ``score_fn(problems, steps) -> list[[n_steps, 3]]`` for
-        :mod:`prm_lib.step_eval` (PRM only)."""
+        :mod:`prm_lib.scoring` (PRM only)."""
         if self.kind != "prm":
             raise ValueError("step-level scoring needs a PRM")
 

@@ -219,7 +219,10 @@ class RewardRun:
     @property
     def reward_model(self) -> RewardModel:
         if self._reward_model is None:
-            self._reward_model = RewardModel.from_pretrained(self.model_dir)
+            from .progress import quiet_loading
+
+            with quiet_loading():
+                self._reward_model = RewardModel.from_pretrained(self.model_dir)
         return self._reward_model
 
 

@@ -12,7 +12,7 @@ import pytest
 from prm_lib.generation import GENERATION_COLUMNS
 from prm_lib.lab import experiments as ex
 from prm_lib.lab.generator import sample_solutions
-from prm_lib.lab.pipeline import build_lab
+from prm_lib.lab.build import build_lab
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,10 +63,10 @@ def test_lab_folder_changes_with_the_sampler():
     """A folder built with the old per-batch sampler (its key had no sampler field) is not
     reused: its pools would not be the ones this sampler draws."""
     from prm_lib import __version__
-    from prm_lib.lab.config import lab_scale
-    from prm_lib.lab.pipeline import BUILD_FIELDS, lab_dir
+    from prm_lib.config import get_scale
+    from prm_lib.lab.build import BUILD_FIELDS, lab_dir
 
-    scale = lab_scale("tiny")
+    scale = get_scale("tiny").lab
     settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
     old_key = json.dumps({"scale": settings, "seed": 0, "version": __version__},
                          sort_keys=True, default=str)

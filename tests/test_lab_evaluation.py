@@ -10,7 +10,7 @@ import pytest
 
 from prm_lib.lab import evaluation as ev
 from prm_lib.lab import experiments as ex
-from prm_lib.lab.pipeline import build_lab
+from prm_lib.lab.build import build_lab
 from prm_lib.paper import PAPER_TABLE_4
 from prm_lib.pools import evaluation_pool
 from prm_lib.reward_model import SCORING_RULES

@@ -207,13 +207,13 @@ def test_generator_loglik_matches_the_language_model_loss(lab):
     number of solution tokens (the same quantity the generator was trained on)."""
     import torch
 
-    from prm_lib.lab.generator import _encode
+    from prm_lib.lab.generator import encode_solution
 
     pool = lab.pools["test"].head(5)
     ll = ex.generator_loglik(lab, pool, batch_size=2)
     assert ll.shape == (5,) and np.all(ll < 0)
     for row, value in zip(pool.itertuples(index=False), ll):
-        ids, n_prompt = _encode(lab.tokenizer, row.problem, row.steps)
+        ids, n_prompt = encode_solution(lab.tokenizer, row.problem, row.steps)
         ids = torch.tensor([ids])
         labels = ids.clone()
         labels[0, :n_prompt] = -100
@@ -222,16 +222,3 @@ def test_generator_loglik_matches_the_language_model_loss(lab):
         assert value == pytest.approx(-loss * (ids.shape[1] - n_prompt), rel=1e-4)
     np.testing.assert_allclose(ex.generator_loglik(lab, pool, batch_size=5), ll, rtol=1e-5)
 
-
-def test_within_problem_auc_by_hand():
-    pool = pd.DataFrame({"problem_index": [0, 0, 0, 1, 1, 2, 2],
-                         "is_correct": [True, False, False, True, False, True, True]})
-    # problem 0: the right sample ranked first (AUC 1); problem 1: last (AUC 0);
-    # problem 2 has no wrong sample and does not count
-    scores = np.array([3.0, 1.0, 2.0, 0.0, 5.0, 1.0, 2.0])
-    assert ex.within_problem_auc(pool, scores) == pytest.approx(0.5)
-    assert ex.within_problem_auc(pool, -scores) == pytest.approx(0.5)
-    assert ex.within_problem_auc(pool.iloc[:3], scores[:3]) == 1.0
-    assert np.isnan(ex.within_problem_auc(pool.iloc[5:], scores[5:]))
-    # a score that only tells problems apart earns nothing within a problem
-    assert ex.within_problem_auc(pool, pool["problem_index"].to_numpy(float)) == 0.5

@@ -22,9 +22,9 @@ def test_the_papers_samples_are_used_when_present(tmp_path):
     pool = evaluation_pool("tiny", data_dir=tmp_path, seed=0)
     assert pool.is_paper and pool.lab is None and pool.unavailable is None
     assert pool.ns == PAPER_NS and pool.pad_to == PAPER_POOL_SIZE
-    from prm_lib.lab.config import lab_scale
+    from prm_lib.config import get_scale
 
-    assert pool.n_trials == lab_scale("tiny").trials
+    assert pool.n_trials == get_scale("tiny").lab.trials
     assert len(pool.samples) == 15 and pool.spread_ns[-1] == PAPER_POOL_SIZE
     assert evaluation_pool("laptop", data_dir=tmp_path).n_trials == PAPER_N_TRIALS == 400
 

@@ -26,7 +26,7 @@ from ..best_of_n import best_of_n
 from ..paper import PAPER_TABLE_4
 from ..reward_model import SCORING_RULES
 from .experiments import SUPERVISIONS, LabRun, select_uniform, train_lab_rm
-from .pipeline import Laboratory
+from .build import Laboratory
 
 __all__ = [
     "RUN_NAMES",

@@ -30,12 +30,13 @@ import pandas as pd
 
 from ..best_of_n import best_of_n
 from ..formatting import CompleteSolution, FormatConfig, outcome_examples, prm_examples
-from ..metrics import within_problem_auc  # noqa: F401 (in __all__ until callers move)
+from ..paper import PAPER_ACTIVE_LEARNING_WRONG_SHARE
+from ..progress import quiet_loading
 from ..reward_model import solution_scores
 from ..schema import Completion, LabeledSolution, Step
 from ..training import RewardRun, train_reward_model
-from .generator import PROMPT
 from .build import Laboratory
+from .generator import PROMPT
 
 __all__ = [
     "SUPERVISIONS",
@@ -54,7 +55,6 @@ __all__ = [
     "sample_shares",
     "reference_lines",
     "generator_loglik",
-    "within_problem_auc",
 ]
 
 SUPERVISIONS: tuple[str, ...] = ("process", "outcome (final answer)", "outcome (checker)")
@@ -206,7 +206,8 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     steps = max(scale.rm_steps_min,
                 math.ceil(rm.num_train_epochs * len(examples) / rm.per_device_train_batch_size))
     torch.manual_seed(seed)
-    model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
+    with quiet_loading():
+        model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
     args = rm.args(path, max_steps=steps, seed=seed, disable_tqdm=not progress,
                    logging_steps=max(1, steps // scale.rm_logs_per_run))
     run = train_reward_model(model, lab.tokenizer, examples, args=args, format_config=fmt,
@@ -243,7 +244,7 @@ def select_uniform(pool: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
 
 
 def select_active(pool: pd.DataFrame, selector_scores: np.ndarray, k: int,
-                  wrong_fraction: float = 0.8) -> pd.DataFrame:
+                  wrong_fraction: float = PAPER_ACTIVE_LEARNING_WRONG_SHARE) -> pd.DataFrame:
     """The paper's active-learning selection: per problem, ``round(wrong_fraction * k)``
     of the most convincing wrong-answer samples (highest selector score among samples
     whose final answer is wrong) and the rest from the most convincing samples that
@@ -410,14 +411,14 @@ def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256)
     """
     import torch
 
-    from .generator import _encode
+    from .generator import encode_solution
 
     gen, tok = lab.generator, lab.tokenizer
     out = np.zeros(len(pool))
     rows = list(zip(pool["problem"], pool["steps"]))
     gen.eval()
     for start in range(0, len(rows), batch_size):
-        enc = [_encode(tok, p, steps) for p, steps in rows[start: start + batch_size]]
+        enc = [encode_solution(tok, p, steps) for p, steps in rows[start: start + batch_size]]
         width = max(len(ids) for ids, _ in enc)
         ids = torch.full((len(enc), width), tok.pad_token_id)
         for r, (seq, _) in enumerate(enc):

@@ -25,8 +25,8 @@ import pandas as pd
 
 from .problems import LabProblem, check_steps, reference_steps
 
-__all__ = ["lab_tokenizer", "GeneratorConfig", "new_generator", "train_generator",
-           "sample_solutions", "PROMPT"]
+__all__ = ["lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
+           "train_generator", "sample_solutions", "PROMPT"]
 
 #: How a problem is shown to the generator and to the reward models (as in
 #: :class:`prm_lib.formatting.FormatConfig`).
@@ -92,7 +92,7 @@ def new_generator(config: GeneratorConfig, tokenizer, seed: int = 0):
     return LlamaForCausalLM(cfg)
 
 
-def _encode(tokenizer, problem: str, steps: Sequence[str]) -> tuple[list[int], int]:
+def encode_solution(tokenizer, problem: str, steps: Sequence[str]) -> tuple[list[int], int]:
     """Token ids of problem text + solution + end token, and the prompt's length."""
     prompt = tokenizer(PROMPT.format(problem=problem), add_special_tokens=False)["input_ids"]
     body = tokenizer("\n".join(steps), add_special_tokens=False)["input_ids"]
@@ -131,7 +131,7 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
     bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
     for step in bar:
         picks = rng.integers(len(problems), size=config.batch_size)
-        seqs = [_encode(tok, problems[i].text, reference_steps(problems[i], rng, config.neutral_rate))
+        seqs = [encode_solution(tok, problems[i].text, reference_steps(problems[i], rng, config.neutral_rate))
                 for i in picks]
         width = min(config.max_length, max(len(s) for s, _ in seqs))
         ids = torch.full((len(seqs), width), tok.pad_token_id)
