@@ -28,6 +28,7 @@ __all__ = [
     "step_auc",
     "within_problem_auc",
     "solution_auc",
+    "labeled_step_auc",
     "calibration_table",
     "predict_first_error",
     "first_error_metrics",
@@ -185,6 +186,76 @@ def solution_auc(labels: Sequence[bool] | np.ndarray,
     if len(set(y[ok].tolist())) < 2:
         return float("nan")
     return float(roc_auc_score(y[ok], s[ok]))
+
+
+def _pair_counts(y_bad: np.ndarray, s_bad: np.ndarray) -> tuple[float, int]:
+    """Concordant pairs (a bad step scored more suspicious than a good one, ties half) and
+    all bad-good pairs."""
+    from scipy.stats import rankdata
+
+    n_bad = int(y_bad.sum())
+    n_good = len(y_bad) - n_bad
+    if not n_bad or not n_good:
+        return 0.0, 0
+    ranks = rankdata(s_bad)
+    return float(ranks[y_bad].sum() - n_bad * (n_bad + 1) / 2), n_bad * n_good
+
+
+def labeled_step_auc(pool: pd.DataFrame, step_probs: Sequence[np.ndarray],
+                     neutral: str = "positive") -> dict:
+    """How well step verdicts separate bad steps from the rest, pooled and among steps
+    that share their problem and everything before them.
+
+    The labeled steps of a sample are those a process label covers: up to and including
+    its first bad step (all of them when it has none). A step is *bad* when the checker
+    rates it -1. The suspicion of a step is 1 - P(step is correct) (``neutral`` as in
+    :func:`~prm_lib.reward_model.step_correct_probability`).
+
+    * ``pooled``: the ROC AUC over every labeled step of the pool. A scorer earns it also by
+      knowing *where* errors tend to happen (late steps, hard operations).
+    * ``same_prefix``: the same AUC counted only over pairs of steps of the same problem
+      after the same earlier steps, so that only the step's own content differs: the
+      measure of verification.
+
+    Args:
+        pool: sample rows with ``problem_index``, ``steps``, ``ratings``, ``first_error``.
+        step_probs: one array ``[n_steps, 3]`` (bad, neutral, good) per row, in row order
+            (a two-label ORM array ``[n_steps, 2]`` is read as (wrong, correct)).
+
+    Returns:
+        ``{"pooled", "same_prefix", "steps", "bad_steps", "groups", "group_steps"}``,
+        ``groups`` counting the prefixes with both a bad and another step.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y, s, keys = [], [], []
+    for idx, steps, ratings, first, probs in zip(pool["problem_index"], pool["steps"],
+                                                 pool["ratings"], pool["first_error"],
+                                                 step_probs):
+        probs = np.asarray(probs, dtype=float)
+        if not len(steps) or probs.ndim != 2 or not len(probs):
+            continue
+        p_ok = (probs[:, 1] if probs.shape[1] == 2
+                else step_correct_probability(probs, neutral))
+        last = len(steps) - 1 if first < 0 else int(first)
+        for i in range(min(last + 1, len(p_ok))):
+            if np.isnan(p_ok[i]):
+                continue
+            y.append(int(ratings[i]) == -1)
+            s.append(1.0 - p_ok[i])
+            keys.append((int(idx), tuple(steps[:i])))
+    y, s = np.array(y, bool), np.array(s, float)
+    pooled = float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+    frame = pd.DataFrame({"key": keys, "y": y, "s": s})
+    concordant, pairs, groups, group_steps = 0.0, 0, 0, 0
+    for _, g in frame.groupby("key", sort=False):
+        c, n = _pair_counts(g["y"].to_numpy(), g["s"].to_numpy())
+        if n:
+            concordant, pairs = concordant + c, pairs + n
+            groups, group_steps = groups + 1, group_steps + len(g)
+    return {"pooled": pooled, "same_prefix": concordant / pairs if pairs else float("nan"),
+            "steps": int(len(y)), "bad_steps": int(y.sum()), "groups": groups,
+            "group_steps": group_steps}
 
 
 # --------------------------------------------------------------------------- calibration

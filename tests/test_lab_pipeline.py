@@ -222,3 +222,18 @@ def test_generator_loglik_matches_the_language_model_loss(lab):
         assert value == pytest.approx(-loss * (ids.shape[1] - n_prompt), rel=1e-4)
     np.testing.assert_allclose(ex.generator_loglik(lab, pool, batch_size=5), ll, rtol=1e-5)
 
+
+
+def test_pick_profile_describes_the_top_sample_of_each_problem(lab):
+    pool = lab.pools["test"]
+    # an oracle score that prefers fully right samples picks one wherever one exists
+    oracle = pool["process_correct"].astype(float).to_numpy()
+    prof = ex.pick_profile(lab, oracle)
+    has_right = pool.groupby("problem_index")["process_correct"].any()
+    assert prof[("picked", "every step right")] == pytest.approx(100 * has_right.mean())
+    assert prof[("random pick", "every step right")] == pytest.approx(
+        100 * pool.groupby("problem_index")["process_correct"].mean().mean())
+    # the sample with the fewest steps, when a score prefers short samples
+    short = -pool["steps"].map(len).to_numpy(float)
+    fewest = pool.groupby("problem_index")["steps"].apply(lambda s: s.map(len).min())
+    assert ex.pick_profile(lab, short)[("picked", "steps")] == pytest.approx(fewest.mean())

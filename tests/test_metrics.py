@@ -183,3 +183,30 @@ def test_solution_auc_ignores_nan_scores_and_needs_both_classes():
     assert solution_auc(y, s) == pytest.approx(1.0)  # ranks the 4 scored ones perfectly
     assert solution_auc(y[:1], s[:1]) != solution_auc(y[:1], s[:1])  # one class: NaN
     assert solution_auc(y, -s) == pytest.approx(0.0)
+
+
+def test_labeled_step_auc_pooled_and_within_the_same_prefix():
+    from prm_lib.metrics import labeled_step_auc
+
+    # problem 0: two samples share step "a" then differ at step 1 (good "b", bad "x");
+    # problem 1: one sample, bad at step 0, and its later step is not labeled
+    pool = pd.DataFrame({
+        "problem_index": [0, 0, 1],
+        "steps": [["a", "b"], ["a", "x"], ["y", "z"]],
+        "ratings": [(1, 1), (1, -1), (-1, 1)],
+        "first_error": [-1, 1, 0],
+    })
+
+    def probs(p_bad):
+        return np.array([[p, 0.0, 1 - p] for p in p_bad])
+
+    # suspicion: step 1 of sample 1 (bad) above step 1 of sample 0 (good): verifies
+    verifying = [probs([0.1, 0.2]), probs([0.1, 0.6]), probs([0.3, 0.99])]
+    r = labeled_step_auc(pool, verifying)
+    assert r["steps"] == 5 and r["bad_steps"] == 2  # sample 2's second step is unlabeled
+    assert r["same_prefix"] == 1.0 and r["groups"] == 1 and r["group_steps"] == 2
+    # a scorer that only knows positions (later = riskier) earns pooled AUC, not same-prefix
+    by_position = [probs([0.1, 0.5]), probs([0.1, 0.5]), probs([0.1, 0.5])]
+    r = labeled_step_auc(pool, by_position)
+    assert r["same_prefix"] == 0.5
+    assert r["pooled"] == pytest.approx(roc_auc_score([0, 0, 0, 1, 1], [.1, .5, .1, .5, .1]))

@@ -55,6 +55,7 @@ __all__ = [
     "sample_shares",
     "reference_lines",
     "generator_loglik",
+    "pick_profile",
 ]
 
 SUPERVISIONS: tuple[str, ...] = ("process", "outcome (final answer)", "outcome (checker)")
@@ -431,3 +432,31 @@ def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256)
             out[start + r] = logp[r, n_prompt - 1: len(seq) - 1].gather(
                 -1, target[:, None]).sum().item()
     return out
+
+
+def pick_profile(lab: Laboratory, scores: np.ndarray, split: str = "test") -> pd.Series:
+    """What a ranking picks: for every problem of ``split``, the sample with the highest
+    score among all of its samples (best-of-N at N = the pool; NaN scores never picked,
+    ties to the first), described in % of problems, next to what a uniformly random pick
+    would give (the pool's per-problem means, averaged).
+
+    Returns a Series indexed by (``"picked"`` | ``"random pick"``, statistic) with
+    statistics ``"final answer right"``, ``"every step right"``, ``"unfinished"``,
+    ``"skips an operation"`` (fewer arithmetic steps than the problem has operations) and
+    ``"steps"`` (mean number of steps, not in %).
+    """
+    pool = lab.pools[split].reset_index(drop=True)
+    problems = lab.problems[split]
+    n_ops = pool["problem_index"].map(lambda i: problems[i].n_ops)
+    arithmetic = pool["steps"].map(lambda st: sum(not x.startswith("# Answer") for x in st))
+    stats = pd.DataFrame({
+        "final answer right": 100.0 * pool["is_correct"].astype(bool),
+        "every step right": 100.0 * pool["process_correct"].astype(bool),
+        "unfinished": 100.0 * (pool["finish_reason"] == "length"),
+        "skips an operation": 100.0 * (arithmetic < n_ops),
+        "steps": pool["steps"].map(len).astype(float),
+    })
+    s = pd.Series(np.asarray(scores, float)).fillna(-np.inf)
+    picked = s.groupby(pool["problem_index"]).idxmax()  # first of the highest
+    return pd.concat({"picked": stats.loc[picked.to_numpy()].mean(),
+                      "random pick": stats.groupby(pool["problem_index"]).mean().mean()})
