@@ -112,3 +112,18 @@ def test_relabeled_rows_train_a_new_reward_model(lab):
     edited = rows.copy()
     edited["steps"] = [[s + " " for s in steps] for steps in rows["steps"]]
     assert ex.train_lab_rm(lab, edited, "process").path != process.path
+
+
+def test_reward_model_run_key_covers_the_pool_it_is_evaluated_on(lab):
+    """A run saves its step probabilities on the laboratory's test pool: the same rows
+    trained against another evaluation pool (e.g. held-out training problems) must not
+    come back with the first pool's probabilities."""
+    import dataclasses
+
+    rows = ex.select_uniform(lab.pools["train"], 1, seed=0)
+    first = ex.train_lab_rm(lab, rows, "process", seed=0)
+    other_pool = lab.pools["train"].reset_index(drop=True)
+    other = dataclasses.replace(lab, pools={**lab.pools, "test": other_pool})
+    second = ex.train_lab_rm(other, rows, "process", seed=0)
+    assert second.path != first.path
+    assert len(second.step_probs) == len(other_pool) != len(first.step_probs)

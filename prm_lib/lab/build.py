@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..sources import cache_dir
 from ..config import LabConfig, Scale, get_scale
+from ..progress import quiet_loading
+from ..sources import cache_dir
 from .generator import sample_solutions, train_generator
 from .problems import LabProblem, make_problems
 
@@ -123,7 +124,8 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     done = path / "build.json"
     if not rebuild and done.is_file():
         meta = json.loads(done.read_text())
-        gen = LlamaForCausalLM.from_pretrained(path / "generator").eval()
+        with quiet_loading():
+            gen = LlamaForCausalLM.from_pretrained(path / "generator").eval()
         tok = AutoTokenizer.from_pretrained(path / "generator")
         pools = {k: _load_pool(path / f"pool_{k}.parquet") for k in ("train", "test")}
         return Laboratory(scale, seed, problems, gen, tok,

@@ -191,8 +191,10 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
 
     scale = lab.scale
     keys = _supervised_rows(rows, supervision)
+    # the pool the run is evaluated on is part of what it saves (its step probabilities)
     key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
-                      "rm": [scale.rm_steps_min, asdict(scale.rm)]})
+                      "rm": [scale.rm_steps_min, asdict(scale.rm)],
+                      "evaluated_on": _pool_digest(lab.pools["test"])})
     path = lab.path / "rms" / (tag + hashlib.sha256(key.encode()).hexdigest()[:12])
     kind = "prm" if supervision == "process" else "orm"
     if (path / "summary.json").is_file():
