@@ -28,11 +28,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from prm_lib import get_scale, within_problem_auc
-from prm_lib.lab import (SUPERVISIONS, build_lab, generator_loglik, select_uniform,
-                         solved_at_pool, train_lab_rm)
-from prm_lib.lab.experiments import pick_profile, pool_scores
-from prm_lib.metrics import labeled_step_auc
+from prm_lib import get_scale, labeled_step_auc, within_problem_auc
+from prm_lib.lab import (SUPERVISIONS, build_lab, generator_loglik, pick_profile,
+                         select_uniform, solved_at_pool, train_lab_rm)
 
 
 def rank_accuracy(pool: pd.DataFrame, scores: np.ndarray, ranks: int = 8) -> pd.Series:

@@ -28,7 +28,7 @@ A nested field is overridden with :meth:`Scale.with_`, ``__`` going one level do
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .formatting import FormatConfig
 from .lab.generator import GeneratorConfig

@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["SUPERVISIONS", "LabRun", "train_lab_rm", "solved_at_pool",
                      "select_uniform", "select_active", "data_curve", "fit_log_lines",
                      "efficiency_ratio", "sample_shares", "reference_lines",
-                     "generator_loglik"], "experiments"),
+                     "generator_loglik", "pick_profile"], "experiments"),
     **dict.fromkeys(["LABELS", "powers_of_two", "lab_reward_models", "scored_test_pool",
                      "score_columns", "scoring_rule_table", "neutral_step_summary",
                      "neutral_penalty", "widget_examples"], "evaluation"),

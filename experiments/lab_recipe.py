@@ -1,0 +1,116 @@
+"""Choose the laboratory's reward-model recipe on held-out *training* problems.
+
+    python experiments/lab_recipe.py [--scale laptop] [--seed 0] [--recipes NAME ...]
+
+The laboratory's training problems are split in two: reward models train on samples of
+the first three quarters (``fit``) and are judged on every sample of the last quarter
+(``validation``). The test pool is never read: the script evaluates on a copy of the
+laboratory whose evaluation pool is the validation pool, and the reward-model cache keys
+name the pool a run is evaluated on, so no run of this script shares a folder (or a
+number) with a run evaluated on the test pool.
+
+For each recipe (a name, a supervision, labeled samples per fit problem, and overrides of
+the laboratory's reward-model settings) it prints: best-of-N % solved on the validation
+problems (N = their whole pool), the within-problem AUC for the right answer and for
+every step right, the step AUC pooled and among steps that share their prefix, the share
+of picks with every step right, and the training time; then the references (random pick,
+majority voting, the generator's own log-likelihood, the ceiling) on the same problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import pandas as pd
+
+from prm_lib import get_scale, labeled_step_auc, within_problem_auc
+from prm_lib.lab import (build_lab, generator_loglik, pick_profile, reference_lines,
+                         select_uniform, solved_at_pool, train_lab_rm)
+
+
+#: name -> (supervision, labeled samples per fit problem, reward-model overrides).
+#: ``rm_steps_min``/``rm__*`` are LabConfig fields (see prm_lib.config.LabConfig).
+RECIPES: dict[str, tuple[str, int, dict]] = {
+    "process, book recipe": ("process", 16, {}),
+    "outcome (final answer), book recipe": ("outcome (final answer)", 16, {}),
+    "process, top layer only": ("process", 16, {"rm__train_top_layers": 1}),
+    "process, top 2 layers": ("process", 16, {"rm__train_top_layers": 2}),
+    "process, lr 3e-4, 6 epochs": ("process", 16, {"rm__learning_rate": 3e-4,
+                                                   "rm__num_train_epochs": 6}),
+    "process, full-vocabulary loss": ("process", 16, {"rm__loss": "full_vocab"}),
+    "process, 64 per problem": ("process", 64, {}),
+    "process, 64 per problem, top layer only, 4 epochs": (
+        "process", 64, {"rm__train_top_layers": 1, "rm__num_train_epochs": 4}),
+}
+
+
+def validation_lab(lab, fit_share: float = 0.75):
+    """A copy of ``lab`` whose reward models train on the first ``fit_share`` of the
+    training problems and are evaluated on every sample of the rest. The test pool is
+    not in it."""
+    train = lab.pools["train"]
+    n_fit = int(fit_share * lab.scale.train_problems)
+    fit = train[train.problem_index < n_fit].reset_index(drop=True)
+    held = train[train.problem_index >= n_fit].reset_index(drop=True)
+    return dataclasses.replace(
+        lab, pools={"train": fit, "test": held},
+        problems={"train": lab.problems["train"], "test": lab.problems["train"]},
+        scale=lab.scale.with_(test_problems=lab.scale.train_problems - n_fit,
+                              test_pool=lab.scale.train_pool))
+
+
+def evaluate(lab, scores, step_probs=None) -> dict:
+    pool = lab.pools["test"]
+    row = {"best-of-N % solved": solved_at_pool(lab, scores),
+           "within-problem AUC (answer)": within_problem_auc(pool, scores),
+           "within-problem AUC (every step)": within_problem_auc(pool, scores,
+                                                                 "process_correct"),
+           "picks with every step right (%)": pick_profile(lab, scores)[
+               ("picked", "every step right")]}
+    if step_probs is not None:
+        auc = labeled_step_auc(pool, step_probs)
+        row |= {"step AUC pooled": auc["pooled"], "step AUC same prefix": auc["same_prefix"]}
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="laptop")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    args = ap.parse_args()
+    pd.set_option("display.width", 200)
+
+    cfg = get_scale(args.scale).lab
+    lab = validation_lab(build_lab(cfg, seed=args.seed, progress=False))
+    val = lab.pools["test"]
+    print(f"{cfg.describe()}\nfit: {lab.pools['train'].problem_index.nunique()} training "
+          f"problems; validation: {val.problem_index.nunique()} held-out training problems "
+          f"x {lab.scale.test_pool} samples (the test pool is not read)\n")
+    rows = {}
+    for name in args.recipes:
+        supervision, k, overrides = RECIPES[name]
+        variant = dataclasses.replace(lab, scale=lab.scale.with_(**overrides))
+        chosen = select_uniform(lab.pools["train"], k, seed=args.seed)
+        start = time.perf_counter()
+        run = train_lab_rm(variant, chosen, supervision, seed=args.seed)
+        rows[name] = evaluate(lab, run.scores(),
+                              run.step_probs if supervision == "process" else None)
+        rows[name] |= {"optimizer steps": run.summary["steps"],
+                       "seconds": run.summary["seconds"],
+                       "cached": time.perf_counter() - start < 0.5 * run.summary["seconds"]}
+        print(f"{name}: {rows[name]['best-of-N % solved']:.1f}% solved, within-problem AUC "
+              f"{rows[name]['within-problem AUC (answer)']:.3f}", flush=True)
+    loglik = generator_loglik(lab, val)
+    rows["generator log-likelihood (no training)"] = evaluate(lab, loglik)
+    print("\nRecipes, judged on the validation problems:")
+    print(pd.DataFrame(rows).T.round(3).to_string())
+    refs = reference_lines(lab, seed=args.seed)
+    print("\nReferences on the same problems (%):")
+    print(pd.Series(refs).round(1).to_string())
+
+
+if __name__ == "__main__":
+    main()
