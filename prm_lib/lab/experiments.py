@@ -45,7 +45,7 @@ __all__ = [
     "supervision_examples",
     "LabRun",
     "train_lab_rm",
-    "pool_scores",
+    "pool_step_probs",
     "solved_at_pool",
     "select_uniform",
     "select_active",
@@ -140,7 +140,7 @@ class LabRun(RewardRun):
         cache = self.path / f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
         if cache.is_file():
             return np.load(cache)
-        probs = pool_scores(self.reward_model, pool)
+        probs = pool_step_probs(self.reward_model, pool)
         scores = solution_scores(self.kind, probs, rule, neutral)
         np.save(cache, scores)
         return scores
@@ -166,7 +166,7 @@ def _load_probs(path: Path) -> list[np.ndarray]:
     return np.split(z["flat"], np.cumsum(z["lengths"])[:-1])
 
 
-def pool_scores(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.ndarray]:
+def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.ndarray]:
     """Label probabilities per step for every sample of ``pool`` (row order)."""
     probs: list[np.ndarray] = [np.zeros((0, len(rm.labels)))] * len(pool)
     idx = [i for i, s in enumerate(pool["steps"]) if len(s)]
@@ -215,7 +215,7 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
                    logging_steps=max(1, steps // scale.rm_logs_per_run))
     run = train_reward_model(model, lab.tokenizer, examples, args=args, format_config=fmt,
                              kind=kind)
-    probs = pool_scores(run.reward_model, lab.pools["test"])
+    probs = pool_step_probs(run.reward_model, lab.pools["test"])
     summary = {"supervision": supervision, "kind": kind, "seed": seed,
                "samples": len(rows), "examples": len(examples),
                "labels": int(sum(len(e.labels) for e in examples)), "steps": steps,
