@@ -125,6 +125,13 @@ class LabConfig:
         min_ops, max_ops: operations per problem.
         number_max, factor_max: largest first number / ``+ -`` operand, and largest factor
             of ``*`` (see :func:`~prm_lib.lab.problems.make_problems`).
+        domain: ``"chain"`` (running totals, last two digits asked) or ``"digits"`` (every
+            step keeps only its last digit: one fact of a table of 240 per step).
+        misconceptions, misconception_rate: ``misconceptions`` facts of the ``digits``
+            table are written wrong, each always with the same wrong digit, in a share
+            ``misconception_rate`` of the generator's training solutions that use them
+            (:func:`~prm_lib.lab.problems.reference_steps`): systematic errors a
+            generator makes confidently. 0: correct training solutions only.
         data_sizes: labeled samples per training problem along Figure 4's x axis.
         seeds: reward-model seeds per point (confidence bands).
         trials: best-of-N trials.
@@ -147,6 +154,9 @@ class LabConfig:
     max_ops: int = 5
     number_max: int = 30
     factor_max: int = 5
+    domain: str = "chain"
+    misconceptions: int = 0
+    misconception_rate: float = 0.0
     data_sizes: tuple[int, ...] = (1, 2, 4, 8, 16)
     seeds: int = 3
     trials: int = 200

@@ -237,3 +237,17 @@ def test_pick_profile_describes_the_top_sample_of_each_problem(lab):
     short = -pool["steps"].map(len).to_numpy(float)
     fewest = pool.groupby("problem_index")["steps"].apply(lambda s: s.map(len).min())
     assert ex.pick_profile(lab, short)[("picked", "steps")] == pytest.approx(fewest.mean())
+
+
+def test_a_digits_laboratory_with_misconceptions_builds(tmp_path, monkeypatch):
+    from prm_lib import get_scale
+
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    cfg = get_scale("tiny").lab.with_(domain="digits", misconceptions=20,
+                                      misconception_rate=1.0)
+    lab = build_lab(cfg, seed=0, progress=False)
+    assert all("Last digit of" in p.text for p in lab.problems["test"])
+    pool = lab.pools["test"]
+    assert len(pool) == cfg.test_problems * cfg.test_pool
+    assert lab.path.name.startswith("tiny-seed0-") and lab.path != build_lab.__globals__[
+        "lab_dir"](get_scale("tiny").lab, 0)

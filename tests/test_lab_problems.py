@@ -117,3 +117,67 @@ def test_tokenizer_label_tokens_and_step_ends():
     assert tok.decode(ids) == text
     for end, step in zip(ends, steps):
         assert tok.decode([ids[end]]) == step[-1]
+
+
+def test_digits_domain_keeps_the_last_digit_at_every_step():
+    from prm_lib.lab.problems import check_steps, make_problems, reference_steps
+
+    problems = make_problems(50, seed=0, min_ops=3, max_ops=6, domain="digits")
+    for p in problems:
+        assert all(0 <= v <= 9 for v in p.values) and p.answer == str(p.values[-1])
+        assert "Last digit of" in p.text
+        steps = reference_steps(p)
+        assert all(r == 1 for r in check_steps(p, steps).ratings)
+    with pytest.raises(ValueError, match="domain"):
+        make_problems(1, seed=0, domain="words")
+
+
+def test_misconceptions_are_systematic_and_only_where_asked():
+    import numpy as np
+
+    from prm_lib.lab.problems import (_APPLY, check_steps, make_problems, misconceptions,
+                                      reference_steps)
+
+    facts = misconceptions(30, seed=0)
+    assert len(facts) == 30 and facts == misconceptions(30, seed=0)
+    assert all(wrong != _APPLY[op](a, b) % 10 for (a, op, b), wrong in facts.items())
+    problems = make_problems(300, seed=1, min_ops=3, max_ops=6, domain="digits")
+    hit = [p for p in problems if any((v, op, b) in facts
+                                      for v, (op, b) in zip(p.values, p.ops))]
+    assert hit
+    for p in hit:
+        always = reference_steps(p, np.random.default_rng(0), 0.0, facts, 1.0)
+        first = check_steps(p, always).first_error
+        v, (op, b) = next((v, ob) for v, ob in zip(p.values, p.ops) if (v, *ob) in facts)
+        assert first is not None and always[first] == f"{v} {op} {b} = {facts[(v, op, b)]}"
+        assert all(r == 1 for r in check_steps(
+            p, reference_steps(p, np.random.default_rng(0), 0.0, facts, 0.0)).ratings)
+
+
+def test_without_misconceptions_training_solutions_are_unchanged():
+    """The chain laboratory's generator sees the same solutions as before misconceptions
+    existed: no extra draw from the random stream."""
+    import numpy as np
+
+    from prm_lib.lab.problems import make_problems, reference_steps
+
+    problems = make_problems(40, seed=2)
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    for p in problems:
+        assert reference_steps(p, a, 0.3) == reference_steps(p, b, 0.3, None, 0.9)
+    assert a.random() == b.random()
+
+
+def test_lab_folder_name_of_a_default_laboratory_is_unchanged():
+    import hashlib
+    import json
+
+    from prm_lib import __version__, get_scale
+    from prm_lib.lab.build import BUILD_FIELDS, lab_dir
+
+    cfg = get_scale("laptop").lab
+    settings = {k: v for k, v in cfg.as_dict().items() if k in BUILD_FIELDS}
+    key = json.dumps({"scale": settings, "seed": 0, "version": __version__, "sampler": 2},
+                     sort_keys=True, default=str)
+    assert lab_dir(cfg, 0).name == f"laptop-seed0-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    assert lab_dir(cfg.with_(domain="digits"), 0) != lab_dir(cfg, 0)

@@ -25,7 +25,7 @@ from ..config import LabConfig, Scale, get_scale
 from ..progress import quiet_loading
 from ..sources import cache_dir
 from .generator import sample_solutions, train_generator
-from .problems import LabProblem, make_problems
+from .problems import LabProblem, make_problems, misconceptions
 
 __all__ = ["Laboratory", "build_lab", "lab_dir"]
 
@@ -67,9 +67,16 @@ BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_probl
                 "train_pool", "test_pool", "min_ops", "max_ops", "number_max", "factor_max")
 
 
+#: Build settings added later: in the key only when they differ from their default, so
+#: the folders of laboratories built before them keep their names.
+OPTIONAL_BUILD_FIELDS = {"domain": "chain", "misconceptions": 0, "misconception_rate": 0.0}
+
+
 def lab_dir(scale: LabConfig, seed: int) -> Path:
     """Where the laboratory for these settings lives."""
     settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
+    settings |= {k: getattr(scale, k) for k, default in OPTIONAL_BUILD_FIELDS.items()
+                 if getattr(scale, k) != default}
     # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
     # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
     key = json.dumps({"scale": settings, "seed": seed, "version": __version__,
@@ -80,7 +87,7 @@ def lab_dir(scale: LabConfig, seed: int) -> Path:
 
 def _split_problems(scale: LabConfig, seed: int) -> dict[str, list[LabProblem]]:
     kw = {"min_ops": scale.min_ops, "max_ops": scale.max_ops, "number_max": scale.number_max,
-          "factor_max": scale.factor_max}
+          "factor_max": scale.factor_max, "domain": scale.domain}
     s = lambda split: [seed, _SPLIT_SEEDS[split]]  # noqa: E731
     test = make_problems(scale.test_problems, seed=s("test"), **kw)
     train = make_problems(scale.train_problems, seed=s("train"), exclude=test, **kw)
@@ -136,8 +143,11 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     path.mkdir(parents=True)
     timings = {}
     t = time.perf_counter()
+    facts = misconceptions(scale.misconceptions, seed, scale.domain) \
+        if scale.misconceptions else None
     gen, tok, history = train_generator(problems["generator"], scale.generator, seed=seed,
-                                        progress=progress)
+                                        progress=progress, misconceptions=facts,
+                                        misconception_rate=scale.misconception_rate)
     timings["generator"] = round(time.perf_counter() - t, 1)
     gen.save_pretrained(path / "generator")
     tok.save_pretrained(path / "generator")

@@ -100,9 +100,12 @@ def encode_solution(tokenizer, problem: str, steps: Sequence[str]) -> tuple[list
 
 
 def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, seed: int = 0,
-                    progress: bool = True):
+                    progress: bool = True, misconceptions: dict | None = None,
+                    misconception_rate: float = 0.0):
     """Train a generator on reference solutions of ``problems`` (language-model loss on
-    the solution tokens and the end token, not on the problem).
+    the solution tokens and the end token, not on the problem); with ``misconceptions``,
+    some of those solutions hold systematic errors (see
+    :func:`~prm_lib.lab.problems.reference_steps`).
 
     Returns ``(model, tokenizer, history)``; ``history`` has one row per logged step
     (step, loss, learning rate, seconds).
@@ -131,7 +134,9 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
     bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
     for step in bar:
         picks = rng.integers(len(problems), size=config.batch_size)
-        seqs = [encode_solution(tok, problems[i].text, reference_steps(problems[i], rng, config.neutral_rate))
+        seqs = [encode_solution(tok, problems[i].text,
+                                reference_steps(problems[i], rng, config.neutral_rate,
+                                                misconceptions, misconception_rate))
                 for i in picks]
         width = min(config.max_length, max(len(s) for s, _ in seqs))
         ids = torch.full((len(seqs), width), tok.pad_token_id)

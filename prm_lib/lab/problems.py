@@ -41,6 +41,7 @@ __all__ = [
     "StepCheck",
     "make_problems",
     "reference_steps",
+    "misconceptions",
     "check_steps",
     "NEUTRAL_TEMPLATE",
 ]
@@ -65,13 +66,16 @@ class LabProblem:
 
     start: int
     ops: tuple[tuple[str, int], ...]
+    modulus: int | None = None
 
     @property
     def values(self) -> list[int]:
-        """The running value before the first and after every operation."""
+        """The running value before the first and after every operation (reduced modulo
+        :attr:`modulus` after each one, when it is set)."""
         out = [self.start]
         for op, b in self.ops:
-            out.append(_APPLY[op](out[-1], b))
+            v = _APPLY[op](out[-1], b)
+            out.append(v % self.modulus if self.modulus else v)
         return out
 
     @property
@@ -80,7 +84,10 @@ class LabProblem:
 
     @property
     def answer(self) -> str:
-        """The expected final answer: the last two digits of the result (``"07"``)."""
+        """The expected final answer: the last two digits of the result (``"07"``), or
+        the last digit when every step keeps only its last digit."""
+        if self.modulus == 10:
+            return str(self.result)
         return f"{self.result % 100:02d}"
 
     @property
@@ -88,6 +95,8 @@ class LabProblem:
         expr = str(self.start)
         for i, (op, b) in enumerate(self.ops):
             expr = f"({expr}) {op} {b}" if i else f"{expr} {op} {b}"
+        if self.modulus == 10:
+            return f"Last digit of {expr}, keeping the last digit at every step?"
         return f"Last two digits of {expr}?"
 
     @property
@@ -110,13 +119,22 @@ def _problem(rng: np.random.Generator, n_ops: int, number_max: int, factor_max: 
     return LabProblem(start, tuple(ops))
 
 
+def _digits_problem(rng: np.random.Generator, n_ops: int) -> LabProblem:
+    start = int(rng.integers(0, 10))
+    ops = tuple(("+-*"[int(rng.integers(3))], int(rng.integers(2, 10))) for _ in range(n_ops))
+    return LabProblem(start, ops, modulus=10)
+
+
 def make_problems(n: int, seed: int, min_ops: int = 2, max_ops: int = 4,
                   exclude: Sequence[LabProblem] | None = None, number_max: int = 30,
-                  factor_max: int = 5) -> list[LabProblem]:
+                  factor_max: int = 5, domain: str = "chain") -> list[LabProblem]:
     """``n`` distinct problems with ``min_ops``..``max_ops`` operations, seeded.
 
-    The first number and the operands of ``+`` and ``-`` are drawn from 2..``number_max``,
-    the factors of ``*`` from 2..``factor_max`` (a subtraction never goes below zero).
+    ``domain="chain"``: the first number and the operands of ``+`` and ``-`` are drawn from
+    2..``number_max``, the factors of ``*`` from 2..``factor_max`` (a subtraction never goes
+    below zero). ``domain="digits"``: a first digit 0..9 and operands 2..9, every step
+    keeping only the last digit of its result (``7 * 8 = 6``), so each step is one fact of
+    a table of 240 (``number_max`` and ``factor_max`` are not used).
 
     Args:
         exclude: problems that must not be drawn (another split): the splits of the
@@ -132,24 +150,63 @@ def make_problems(n: int, seed: int, min_ops: int = 2, max_ops: int = 4,
         attempts += 1
         if attempts > 100 * n + 1000:
             raise ValueError(f"could not draw {n} distinct problems with these settings")
-        p = _problem(rng, int(rng.integers(min_ops, max_ops + 1)), number_max, factor_max)
+        n_ops = int(rng.integers(min_ops, max_ops + 1))
+        if domain == "digits":
+            p = _digits_problem(rng, n_ops)
+        elif domain == "chain":
+            p = _problem(rng, n_ops, number_max, factor_max)
+        else:
+            raise ValueError(f"domain must be 'chain' or 'digits', not {domain!r}")
         if p.text not in seen:
             seen.add(p.text)
             out.append(p)
     return out
 
 
+def misconceptions(n: int, seed: int, domain: str = "digits") -> dict[tuple[int, str, int], int]:
+    """``n`` facts of the ``digits`` table, each with a fixed wrong result: the
+    misconceptions a generator is taught (see :func:`reference_steps`), seeded.
+
+    Returns ``{(a, op, b): wrong last digit}``.
+    """
+    if domain != "digits":
+        raise ValueError("misconceptions are defined for the 'digits' domain only")
+    facts = [(a, op, b) for a in range(10) for op in "+-*" for b in range(2, 10)]
+    rng = np.random.default_rng([seed, 4])
+    out = {}
+    for k in rng.choice(len(facts), size=min(n, len(facts)), replace=False):
+        a, op, b = facts[int(k)]
+        right = _APPLY[op](a, b) % 10
+        out[(a, op, b)] = int((right + rng.integers(1, 10)) % 10)  # any other digit
+    return out
+
+
 def reference_steps(problem: LabProblem, rng: np.random.Generator | None = None,
-                    neutral_rate: float = 0.0) -> list[str]:
-    """A correct solution; after each operation a neutral restatement is added with
-    probability ``neutral_rate`` (needs ``rng``)."""
-    values = problem.values
-    steps = []
+                    neutral_rate: float = 0.0,
+                    misconceptions: dict[tuple[int, str, int], int] | None = None,
+                    misconception_rate: float = 0.0) -> list[str]:
+    """A solution of the generator's training data; after each operation a neutral
+    restatement is added with probability ``neutral_rate`` (needs ``rng``).
+
+    Without ``misconceptions`` it is correct. With them, a step whose fact (running
+    value, operation, operand) is one of ``misconceptions`` is written with the wrong
+    result with probability ``misconception_rate``, and the solution goes on from that
+    wrong value to a wrong answer, as a writer who holds the misconception would: the
+    confident, systematic errors that likelihood and majority voting cannot filter.
+    """
+    steps, value = [], problem.start
     for i, (op, b) in enumerate(problem.ops):
-        steps.append(f"{values[i]} {op} {b} = {values[i + 1]}")
+        new = _APPLY[op](value, b)
+        new = new % problem.modulus if problem.modulus else new
+        wrong = (misconceptions or {}).get((value, op, b))
+        if wrong is not None and rng is not None and rng.random() < misconception_rate:
+            new = wrong
+        steps.append(f"{value} {op} {b} = {new}")
+        value = new
         if neutral_rate and rng is not None and rng.random() < neutral_rate and i < problem.n_ops - 1:
-            steps.append(NEUTRAL_TEMPLATE.format(value=values[i + 1]))
-    steps.append(f"# Answer\n\n{problem.answer}")
+            steps.append(NEUTRAL_TEMPLATE.format(value=value))
+    answer = str(value) if problem.modulus == 10 else f"{value % 100:02d}"
+    steps.append(f"# Answer\n\n{answer}")
     return steps
 
 
