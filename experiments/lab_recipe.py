@@ -1,6 +1,11 @@
 """Choose the laboratory's reward-model recipe on held-out *training* problems.
 
     python experiments/lab_recipe.py [--scale laptop] [--seed 0] [--recipes NAME ...]
+                                     [--lab FIELD=VALUE ...]
+
+``--lab`` changes a field of the laboratory before it is built, e.g. ``--lab
+domain=digits misconceptions=24 misconception_rate=0.8`` (a new laboratory, cached in a
+folder of its own).
 
 The laboratory's training problems are split in two: reward models train on samples of
 the first three quarters (``fit``) and are judged on every sample of the last quarter
@@ -75,16 +80,29 @@ def evaluate(lab, scores, step_probs=None) -> dict:
     return row
 
 
+def _field(text: str):
+    """``"name=value"`` -> (name, value), the value read as a Python literal if it is one."""
+    import ast
+
+    name, _, value = text.partition("=")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="laptop")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    ap.add_argument("--lab", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="laboratory fields to change (LabConfig; __ for nested fields)")
     args = ap.parse_args()
     pd.set_option("display.width", 200)
 
-    cfg = get_scale(args.scale).lab
-    lab = validation_lab(build_lab(cfg, seed=args.seed, progress=False))
+    cfg = get_scale(args.scale).lab.with_(**dict(_field(x) for x in args.lab))
+    lab = validation_lab(build_lab(cfg, seed=args.seed, progress=True))
     val = lab.pools["test"]
     print(f"{cfg.describe()}\nfit: {lab.pools['train'].problem_index.nunique()} training "
           f"problems; validation: {val.problem_index.nunique()} held-out training problems "
