@@ -48,7 +48,8 @@ from .best_of_n import best_of_n  # noqa: E402
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Scale", "LabConfig", "get_scale", "SCALES"], "config"),
     **dict.fromkeys(["load_prm800k", "load_math500", "DataFormatError"], "data"),
-    **dict.fromkeys(["LeakError", "is_math500", "assert_no_math500"], "splits"),
+    **dict.fromkeys(["LeakError", "is_math500", "assert_no_math500", "math500_overlaps",
+                     "NEAR_THRESHOLD"], "splits"),
     **dict.fromkeys(["DataNotFoundError", "find_local"], "sources"),
     **dict.fromkeys(["solutions_table", "ratings_table", "table3", "render_solution",
                      "plot_overview"], "explore"),

@@ -33,7 +33,7 @@ from typing import Iterable, Literal
 
 from .schema import FINISH_REASONS, RATINGS, Completion, LabeledSolution, MathProblem, Step
 from .sources import find_local, locate
-from .splits import assert_no_math500, problem_key
+from .splits import LIGHTEVAL_SUFFIX, assert_no_math500, problem_key
 
 __all__ = [
     "DataFormatError",
@@ -48,9 +48,6 @@ __all__ = [
 ]
 
 OnError = Literal["raise", "skip"]
-
-#: The answer suffix MATH-lighteval style files append to every problem.
-_LIGHTEVAL_SUFFIX = " Let's think step by step and output the final answer within \\boxed{}."
 
 
 class DataFormatError(ValueError):
@@ -553,7 +550,7 @@ def load_math_problems(data_dir=None, download: bool = True) -> dict[str, MathPr
                 answer = r["reward_model"]["ground_truth"]
             except (KeyError, TypeError):
                 raise DataFormatError(f"{train}: row {i}: no reward_model.ground_truth") from None
-            text = r["problem"].removesuffix(_LIGHTEVAL_SUFFIX)
+            text = r["problem"].removesuffix(LIGHTEVAL_SUFFIX)
             p = MathProblem(text, answer, r.get("type"), _level(r.get("level")), split="train")
             problems[problem_key(p.problem)] = p
     else:

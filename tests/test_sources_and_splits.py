@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from importlib.resources import files
 
 import pytest
 
@@ -10,10 +12,16 @@ from prm_lib import sources
 from prm_lib.data import load_math500, load_math_problems, load_prm800k
 from prm_lib.sources import DataFile, DataNotFoundError, locate
 from prm_lib.splits import (
+    LIGHTEVAL_SUFFIX,
+    NEAR_THRESHOLD,
     LeakError,
     assert_no_math500,
+    closest_math500,
     is_math500,
     math500_keys,
+    math_signature,
+    near_math500,
+    ngram_keys,
     normalize_problem,
     problem_key,
 )
@@ -93,10 +101,24 @@ def test_every_catalog_entry_has_a_source_or_says_so():
 # ------------------------------------------------------------------------- the guard
 
 
+def _math500(data_dir) -> dict[str, str]:
+    """unique_id -> problem, from the data folder (the package ships no MATH500 text)."""
+    rows = map(json.loads, (data_dir / "math" / "math500_test.jsonl").open())
+    return {r["unique_id"]: r["problem"] for r in rows}
+
+
 def test_shipped_keys_match_the_math500_file(data_dir):
     problems = load_math500(data_dir, download=False)
     assert len(problems) == 500
     assert {problem_key(p.problem) for p in problems} == math500_keys()
+    shipped = files("prm_lib").joinpath("math500_ngrams.txt").read_text().splitlines()
+    lines = [line.split() for line in shipped if not line.startswith("#")]
+    m500 = _math500(data_dir)
+    assert [uid for uid, *_ in lines] == list(m500)
+    for uid, signature, *grams in lines:  # hashes only: ids, then hex digits
+        assert math_signature(m500[uid]) == signature
+        assert set(grams) == ngram_keys(m500[uid])
+        assert all(re.fullmatch(r"[0-9a-f]+", h) for h in [signature, *grams])
 
 
 def test_normalisation_catches_respaced_copies(data_dir):
@@ -105,6 +127,62 @@ def test_normalisation_catches_respaced_copies(data_dir):
     assert is_math500("\n" + first.replace(" ", "\t ").upper() + "  ")
     assert not is_math500(first + " Also find $x+1$.")
     assert normalize_problem("A  b\nC") == "abc"
+
+
+def test_latex_spellings_and_instructions_are_the_same_problem(data_dir):
+    m500 = _math500(data_dir)
+    fraction = m500["test/algebra/2584.json"]  # If $f(x) = \\frac{3x-2}{x-2}$, ...
+    assert "\\frac" in fraction and "$" in fraction
+    respelled = [
+        fraction.replace("\\frac", "\\dfrac"),
+        fraction.replace("\\frac", "\\tfrac"),
+        re.sub(r"\$([^$]*)\$", r"\\(\1\\)", fraction),  # \(...\) for $...$
+        re.sub(r"\$([^$]*)\$", r"\\[ \1 \\]", fraction),
+        fraction.replace("(", "\\left(").replace(")", "\\right)").replace("-", " \\, - "),
+        fraction + LIGHTEVAL_SUFFIX,
+        fraction + "\n\nPlease reason step by step, and put your final answer within \\boxed{}.",
+        "Problem: " + fraction,
+    ]
+    for text in respelled:
+        assert is_math500(text), text
+        with pytest.raises(LeakError, match="1 MATH500 problem"):
+            assert_no_math500([text])
+    # Spellings of different things stay different.
+    assert not is_math500(fraction.replace("\\frac", "\\binom"))
+    assert normalize_problem("$\\rightarrow$") != normalize_problem("$\\right arrow$")
+
+
+def test_reworded_near_copy_is_a_leak(data_dir):
+    original = _math500(data_dir)["test/geometry/702.json"]
+    reworded = (original.replace("lie on a flat field", "stand in a level meadow")
+                .replace("is directly north", "is due north")
+                .replace("The balloon is held", "The balloon is kept"))
+    assert reworded != original and not is_math500(reworded)
+    match = near_math500(reworded)
+    assert match is not None and match.unique_id == "test/geometry/702.json"
+    assert NEAR_THRESHOLD <= match.overlap < 1 and not match.exact
+    with pytest.raises(LeakError, match=r"near-copy of MATH500 test/geometry/702.json") as info:
+        assert_no_math500(["What is $1+1$?", reworded], where="rewritten.jsonl")
+    message = str(info.value)
+    assert "rewritten.jsonl contains 1 MATH500 problem(s) (0 exact, 1 near-copies)" in message
+    assert reworded[:40] in message
+
+
+def test_different_problems_sharing_a_phrase_pass(data_dir):
+    m500 = _math500(data_dir)
+    letters = m500["test/counting_and_probability/1060.json"]  # ... the word ELLIPSE.
+    remainder = m500["test/number_theory/466.json"]  # ... is divided by 9?
+    different = [
+        letters.replace("ELLIPSE", "BANANA"),  # the same sentence, another word
+        remainder.replace("by 9", "by 8"),  # a real PRM800K training problem
+        "How many integers are in the solution set of $x^2 < 10$?",
+        "Five points lie on a flat field. How many lines pass through two of them?",
+        m500["test/geometry/702.json"].split(".")[0] + ". Find the area of the field.",
+    ]
+    assert_no_math500(different)
+    for text in different:
+        match = closest_math500(text)
+        assert match is None or match.overlap < NEAR_THRESHOLD, (text, match)
 
 
 def test_guard_raises_and_names_the_problem(data_dir):
@@ -119,5 +197,6 @@ def test_no_training_problem_is_a_math500_problem(data_dir):
     """The whole MATH-based training pool the book can use: none is in MATH500."""
     train = load_prm800k("train", data_dir=data_dir, download=False, join_answers=False)
     assert not any(is_math500(p) for p in train.problems)
+    assert not any(near_math500(p) for p in train.problems)
     problems = load_math_problems(data_dir, download=False)
     assert sum(p.split == "test" and is_math500(p.problem) for p in problems.values()) == 500
