@@ -118,23 +118,83 @@ def _check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
 
 
-def _rating(value, where: str) -> int | None:
-    """A rating from -1/0/+1/None (ints, floats or NaN); anything else is an error."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _rating(value, where: str, what: str = "column 'rating'", *,
+            nan_is_unrated: bool = False) -> int | None:
+    """A rating: -1, 0, +1 (an int, or a float with that value), or None (unrated).
+
+    NaN means unrated only where the layout stores missing values so (``nan_is_unrated``,
+    the stepwise-critic parquet's float column); in JSON it is an error. Booleans are
+    errors too, although Python counts ``True`` as 1: a ``true`` rating means a writer
+    confused a yes/no "correct?" flag with the -1/0/+1 scale, and ``false`` would
+    silently read as neutral (0) where bad (-1) was probably meant.
+    """
+    if value is None:
+        return None
+    if nan_is_unrated and isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in RATINGS:
         raise DataFormatError(
-            f"{where}: unknown rating {value!r}; PRM800K ratings are -1 (bad), "
+            f"{where}: unknown rating {value!r:.60} ({what}); PRM800K ratings are -1 (bad), "
             "0 (neutral), 1 (good) or null (unrated)"
         )
     return int(value)
 
 
 def _text(value, where: str, what: str) -> str:
-    if not isinstance(value, str):
-        raise DataFormatError(f"{where}: {what} must be a string, got {type(value).__name__}")
+    """Non-empty text (a step, a problem): anything else is an error naming ``what``."""
+    _check_text(value, where, what)
     if not value.strip():
         raise DataFormatError(f"{where}: {what} is empty; every step needs text")
+    return value
+
+
+def _check_text(value, where: str, what: str) -> None:
+    if not isinstance(value, str):
+        raise DataFormatError(f"{where}: {what} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: a JSON escape or undecodable bytes
+        raise DataFormatError(f"{where}: {what} is not valid UTF-8 text") from None
+
+
+def _optional_text(value, where: str, what: str) -> str | None:
+    """None or a string (metadata such as ``labeler``; may be empty)."""
+    if value is not None:
+        _check_text(value, where, what)
+    return value
+
+
+def _optional_int(value, where: str, what: str) -> int | None:
+    """None or an integer (an int, or a float with an integral value; not a bool)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataFormatError(f"{where}: {what} must be an integer or null, got {value!r:.60}")
+    return value
+
+
+def _optional_number(value, where: str, what: str) -> float | None:
+    """None or a finite number (not a bool), as a float."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise DataFormatError(f"{where}: {what} must be a finite number or null, got {value!r:.60}")
+
+
+def _optional_flag(value, where: str, what: str) -> bool:
+    """A JSON boolean; null (absent) is False. 0/1 or "yes" are errors, not guesses."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise DataFormatError(f"{where}: {what} must be true, false or null, got {value!r:.60}")
     return value
 
 
@@ -174,79 +234,107 @@ def parse_json_line(line: str, where: str):
             f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
             "each line must hold one complete JSON object"
         ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of over 4,300 digits
+        raise DataFormatError(f"{where}: not valid JSON ({exc})") from None
 
 
-def _require(obj: dict, key: str, where: str, kind: type | tuple = object):
-    if not isinstance(obj, dict) or key not in obj:
+def _require(obj, key: str, where: str, path: str, kind: type | None = None):
+    """``obj[key]``, where ``obj`` must be a JSON object holding ``key`` (named ``path`` in
+    messages) and, when ``kind`` is given, the value must be of that type."""
+    if not isinstance(obj, dict):
+        parent = path.rsplit(".", 1)[0] if "." in path else "the line"
         raise DataFormatError(
-            f"{where}: missing field {key!r}; is this PRM800K's raw layout "
+            f"{where}: {parent} must be a JSON object, got {type(obj).__name__}"
+        )
+    if key not in obj:
+        raise DataFormatError(
+            f"{where}: missing field {path!r}; is this PRM800K's raw layout "
             "(one labeled solution per line)?"
         )
     value = obj[key]
-    if not isinstance(value, kind):
-        raise DataFormatError(f"{where}: field {key!r} has type {type(value).__name__}")
+    if kind is not None and not isinstance(value, kind):
+        raise DataFormatError(
+            f"{where}: field {path!r} must be a JSON "
+            f"{'object' if kind is dict else 'array'}, got {type(value).__name__}"
+        )
     return value
 
 
-def _parse_raw(obj, where: str, phase: int | None) -> LabeledSolution:
-    if not isinstance(obj, dict):
-        raise DataFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    question = _require(obj, "question", where, dict)
-    label = _require(obj, "label", where, dict)
-    problem = _text(_require(question, "problem", where), where, "question.problem")
-    raw_steps = _require(label, "steps", where, list)
-    steps = []
-    for i, raw in enumerate(raw_steps):
-        at = f"{where} (label.steps[{i}])"
-        completions = _require(raw, "completions", at, list)
-        if not completions:
-            raise DataFormatError(f"{at}: a step position has no completions")
-        comps = tuple(
-            Completion(
-                _text(_require(c, "text", f"{at}.completions[{j}]"), at, f"completion {j} text"),
-                _rating(c.get("rating"), f"{at}.completions[{j}]"),
-                bool(c.get("flagged")),
-            )
-            for j, c in enumerate(completions)
-        )
-        chosen = raw.get("chosen_completion")
-        if chosen is not None and (
-            isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 <= chosen < len(comps)
-        ):
-            raise DataFormatError(
-                f"{at}: chosen_completion {chosen!r} is not an index into its "
-                f"{len(comps)} completions"
-            )
-        human = raw.get("human_completion")
-        if human is not None:
-            # Some exports store the human step as an object with a "text" field.
-            human = human.get("text") if isinstance(human, dict) else human
-            human = _text(human, at, "human_completion")
-        steps.append(Step(comps, chosen, human))
-    finish = label.get("finish_reason")
-    if finish is not None and finish not in FINISH_REASONS:
+def _parse_completion(c, where: str, at: str) -> Completion:
+    text = _text(_require(c, "text", where, f"{at}.text"), where, f"{at}.text")
+    return Completion(
+        text,
+        _rating(c.get("rating"), where, f"field '{at}.rating'"),
+        _optional_flag(c.get("flagged"), where, f"{at}.flagged"),
+    )
+
+
+def _parse_step(raw, where: str, at: str) -> Step:
+    completions = _require(raw, "completions", where, f"{at}.completions", list)
+    if not completions:
+        raise DataFormatError(f"{where}: {at} has no completions")
+    comps = tuple(
+        _parse_completion(c, where, f"{at}.completions[{j}]") for j, c in enumerate(completions)
+    )
+    chosen = _optional_int(raw.get("chosen_completion"), where, f"{at}.chosen_completion")
+    if chosen is not None and not 0 <= chosen < len(comps):
         raise DataFormatError(
-            f"{where}: unknown finish_reason {finish!r}; expected one of {FINISH_REASONS}"
+            f"{where}: {at}.chosen_completion {chosen!r:.60} is not an index into its "
+            f"{len(comps)} completions"
         )
-    generation = obj.get("generation")
-    if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)):
-        raise DataFormatError(f"{where}: generation must be an integer or null")
-    score = question.get("pre_generated_verifier_score")
+    human = raw.get("human_completion")
+    if human is not None:
+        # Some exports store the human step as an object with a "text" field.
+        if isinstance(human, dict):
+            human = _require(human, "text", where, f"{at}.human_completion.text")
+        human = _text(human, where, f"{at}.human_completion")
+    return Step(comps, chosen, human)
+
+
+def _parse_raw(obj, where: str, phase: int | None) -> LabeledSolution:
+    """One line of the raw layout; every field is checked, and a wrong one raises
+    :class:`DataFormatError` naming ``where`` (``file:line``) and the field."""
+    question = _require(obj, "question", where, "question", dict)
+    label = _require(obj, "label", where, "label", dict)
+    problem = _text(_require(question, "problem", where, "question.problem"), where,
+                    "question.problem")
+    raw_steps = _require(label, "steps", where, "label.steps", list)
+    steps = [_parse_step(raw, where, f"label.steps[{i}]") for i, raw in enumerate(raw_steps)]
+    finish = label.get("finish_reason")
+    if finish is not None and (not isinstance(finish, str) or finish not in FINISH_REASONS):
+        raise DataFormatError(
+            f"{where}: unknown label.finish_reason {finish!r:.60}; expected one of "
+            f"{FINISH_REASONS}"
+        )
+    generation = _optional_int(obj.get("generation"), where, "generation")
+    pre_steps = question.get("pre_generated_steps")
+    if pre_steps is not None:
+        if not isinstance(pre_steps, list):
+            raise DataFormatError(f"{where}: question.pre_generated_steps must be a list "
+                                  f"of strings or null, got {type(pre_steps).__name__}")
+        for i, s in enumerate(pre_steps):
+            _check_text(s, where, f"question.pre_generated_steps[{i}]")
+    text = {k: _optional_text(question.get(k), where, f"question.{k}")
+            for k in ("ground_truth_answer", "ground_truth_solution", "pre_generated_answer")}
     return LabeledSolution(
         problem=problem,
         steps=steps,
-        ground_truth_answer=question.get("ground_truth_answer"),
-        ground_truth_solution=question.get("ground_truth_solution"),
+        ground_truth_answer=text["ground_truth_answer"],
+        ground_truth_solution=text["ground_truth_solution"],
         phase=phase if phase is not None else (1 if generation is None else 2),
         generation=generation,
         finish_reason=finish,
-        is_quality_control=bool(obj.get("is_quality_control_question")),
-        is_initial_screening=bool(obj.get("is_initial_screening_question")),
-        labeler=obj.get("labeler"),
-        timestamp=obj.get("timestamp"),
-        total_time_ms=label.get("total_time"),
-        pre_generated_answer=question.get("pre_generated_answer"),
-        pre_generated_verifier_score=None if score is None else float(score),
+        is_quality_control=_optional_flag(obj.get("is_quality_control_question"), where,
+                                          "is_quality_control_question"),
+        is_initial_screening=_optional_flag(obj.get("is_initial_screening_question"), where,
+                                            "is_initial_screening_question"),
+        labeler=_optional_text(obj.get("labeler"), where, "labeler"),
+        timestamp=_optional_text(obj.get("timestamp"), where, "timestamp"),
+        total_time_ms=_optional_int(label.get("total_time"), where, "label.total_time"),
+        pre_generated_answer=text["pre_generated_answer"],
+        pre_generated_verifier_score=_optional_number(
+            question.get("pre_generated_verifier_score"), where,
+            "question.pre_generated_verifier_score"),
         source=where,
     )
 
@@ -265,12 +353,23 @@ def read_raw_jsonl(
     Returns:
         The solutions in file order; ``.reports[0]`` counts every line as ``solution``,
         ``blank`` or ``skipped``.
+
+    Raises:
+        DataFormatError: (``on_error="raise"``) a line that is not JSON, or a field that
+            is missing or has the wrong type or value, named with ``file:line`` and the
+            field's path (e.g. ``label.steps[2].completions[0].rating``). Ratings must be
+            -1, 0, 1 or null (NaN, 1.5, "1" and booleans are errors); numbers must be
+            finite, integers integral, flags booleans, texts valid UTF-8 strings (problem
+            and step texts also non-empty; metadata strings such as ``labeler`` may be
+            empty).
     """
     _check_on_error(on_error)
     path = Path(path)
     report = LoadReport(str(path), "line")
     out = []
-    with path.open(encoding="utf-8") as f:
+    # Undecodable bytes become lone surrogates, which the text checks report with their
+    # line, instead of a UnicodeDecodeError that names neither file nor line.
+    with path.open(encoding="utf-8", errors="surrogateescape") as f:
         def handle(obj, where, _lineno):
             out.append(_parse_raw(obj, where, phase))
             report.counts["solution"] += 1
@@ -402,7 +501,7 @@ class _SessionBuilder:
         if isinstance(answer, str) and answer.strip():
             text = f"{step}\n\n# Answer\n\n{answer.strip()}"
         human = bool(row["is_human_response"])
-        rating = _rating(row["rating"], where)
+        rating = _rating(row["rating"], where, nan_is_unrated=True)
         return {
             "problem": problem,
             "prefix": prefix,
