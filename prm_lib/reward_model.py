@@ -78,16 +78,33 @@ def collate(examples: Sequence[dict], pad_id: int):
 
 
 def _hidden_at(model, input_ids, attention_mask, where):
-    """Final hidden states at the positions ``where`` (a bool mask [B, T]) -> [n, H]."""
-    decoder = model.get_decoder()
-    hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    return hidden[where]
+    """Final hidden states at the positions ``where`` (a bool mask [B, T]) -> [n, H].
+
+    A model wrapped for data-parallel training (DDP, DeepSpeed, FSDP: it has ``.module``)
+    is called through the wrapper's forward, whose output layer runs on one position only,
+    and the decoder's output is caught by a hook: DDP averages the gradients of a backward
+    only after its own forward ran, and FSDP gathers sharded weights there. A plain model's
+    decoder is called directly.
+    """
+    inner = getattr(model, "module", None)
+    if inner is None:
+        decoder = model.get_decoder()
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden[where]
+    caught = []
+    hook = inner.get_decoder().register_forward_hook(
+        lambda _module, _args, out: caught.append(out.last_hidden_state))
+    try:
+        model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1)
+    finally:
+        hook.remove()
+    return caught[-1][where]
 
 
 def head_logits(model, hidden, token_ids=None):
     """The output layer applied to final hidden states [n, H] -> [n, V], or
     [n, len(token_ids)] restricted to ``token_ids`` (only those rows are computed)."""
-    head = model.get_output_embeddings()
+    head = getattr(model, "module", model).get_output_embeddings()  # DDP: the wrapped model's
     weight = head.weight if token_ids is None else head.weight[token_ids]
     logits = hidden.to(weight.dtype) @ weight.T
     bias = getattr(head, "bias", None)
