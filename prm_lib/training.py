@@ -23,6 +23,7 @@ from typing import Literal
 import pandas as pd
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .formatting import Example, FormatConfig
 from .reward_model import RewardModel, collate, reward_loss
@@ -73,7 +74,8 @@ class RewardConfig(TrainingArguments):
     ``logging_steps=5``, ``save_strategy="no"`` (:func:`train_reward_model` saves the final
     model; ask for checkpoints with ``save_strategy="steps"``), ``save_total_limit=2``,
     ``remove_unused_columns=False`` (the collator needs ``label_positions``),
-    ``report_to="none"``, length-grouped batches, and ``data_seed`` = ``seed`` unless set.
+    ``report_to="none"``, ``ddp_find_unused_parameters=False``, length-grouped batches,
+    and ``data_seed`` = ``seed`` unless set.
     Without a CUDA GPU the run is on the CPU (``use_cpu``: bf16 on a CPU needs it).
     ``disable_tqdm=True`` also silences the per-log printing.
     """
@@ -88,6 +90,10 @@ class RewardConfig(TrainingArguments):
     save_total_limit: int | None = 2
     remove_unused_columns: bool = False
     report_to: str | list[str] | None = "none"
+    # Every trainable parameter takes part in the loss (freeze_below freezes before DDP
+    # wraps the model, and DDP skips frozen ones), so DDP need not search the graph for
+    # unused ones each step.
+    ddp_find_unused_parameters: bool | None = False
     # Batches of similar lengths waste less on padding; the option's name changed in
     # transformers 5 (train_sampling_strategy), the behaviour did not.
     if "train_sampling_strategy" in _TRAINING_ARGUMENTS:
@@ -115,6 +121,10 @@ class RewardTrainer(Trainer):
     """The Trainer with the reward-model loss, and label-token accuracy logged beside the
     loss (``accuracy``, ``eval_accuracy``).
 
+    The loss of an optimizer step is the mean over all its label tokens, and accuracy and
+    token counts are summed over processes: N processes with batch b train as one process
+    with batch N*b does, in the same data order (``tests/test_distributed.py``).
+
     Args:
         model: a causal LM.
         args: a :class:`RewardConfig`.
@@ -135,6 +145,9 @@ class RewardTrainer(Trainer):
         if args.train_top_layers is not None:
             freeze_below(model, args.train_top_layers)
         self.token_ids = list(token_ids)
+        # compute_loss normalises by the Trainer's num_items_in_batch whatever the model's
+        # forward accepts, so the Trainer counts it and leaves the loss unscaled
+        self.model_accepts_loss_kwargs = True
         self._acc = [0, 0]
         self._eval_acc = [0, 0]
         self.tokens_seen = 0
@@ -148,6 +161,15 @@ class RewardTrainer(Trainer):
         # the decoder directly, so it must enter bf16 autocast itself.
         with self.accelerator.autocast():
             loss, (n, correct) = reward_loss(model, inputs, self.token_ids, self.args.loss)
+        if num_items_in_batch is not None:
+            # The mean over every label token of the optimizer step (all micro-batches of
+            # gradient accumulation, all processes), not a mean of batch means: N processes
+            # x batch b, N accumulation steps of b and one batch of N*b then train alike.
+            # The Trainer counts the labels of all processes; DDP averages gradients over
+            # them, hence the factor.
+            loss = loss * (n / num_items_in_batch)
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
         if model.training:
             self._acc[0] += n
             self._acc[1] += correct
@@ -158,10 +180,31 @@ class RewardTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):
-        if "loss" in logs and self._acc[0]:
-            logs["accuracy"] = self._acc[1] / self._acc[0]
+        if "loss" in logs:  # every process logs the loss: all take part in the sum
+            n, correct = self.summed(self._acc)
             self._acc = [0, 0]
+            if n:
+                logs["accuracy"] = correct / n
         super().log(logs, *args, **kwargs)
+
+    def summed(self, counts: Sequence[int]) -> list[int]:
+        """Integer counts summed over the processes of a distributed run (every process
+        must call it); themselves in a single process."""
+        if self.accelerator.num_processes == 1:
+            return list(counts)
+        total = self.accelerator.reduce(torch.tensor(counts, device=self.args.device), "sum")
+        return [int(v) for v in total.tolist()]
+
+    def _get_train_sampler(self, *args, **kwargs):
+        # The Trainer groups lengths in mega-batches of 50 per-device batches, so N
+        # processes would see another order than one process at the same global batch.
+        # Grouped by the global batch, every process count gets the order one process
+        # gets (process k takes every N-th per-device batch of it).
+        sampler = super()._get_train_sampler(*args, **kwargs)
+        if isinstance(sampler, LengthGroupedSampler):
+            sampler.batch_size = (self.args.train_batch_size * self.args.world_size
+                                  * self.args.gradient_accumulation_steps)
+        return sampler
 
     def evaluate(self, *args, **kwargs):
         self._eval_acc = [0, 0]
@@ -175,7 +218,7 @@ class RewardTrainer(Trainer):
 
     def evaluation_loop(self, *args, **kwargs):
         output = super().evaluation_loop(*args, **kwargs)
-        n, c = self._eval_acc
+        n, c = self.summed(self._eval_acc)
         if n:
             prefix = kwargs.get("metric_key_prefix", "eval")
             output.metrics[f"{prefix}_accuracy"] = c / n
@@ -292,7 +335,8 @@ def train_reward_model(
 
     Returns:
         A :class:`RewardRun` (``path`` = ``args.output_dir``) whose summary holds ``kind``,
-        ``optimizer_steps``, ``seconds``, ``tokens`` (non-padding tokens trained on) and
+        ``optimizer_steps``, ``seconds``, ``tokens`` (non-padding tokens trained on, by
+        all processes together) and
         ``tokens_per_second``; the model, scored in the precision it was trained in, is
         saved to ``path / "final"``.
     """
@@ -319,8 +363,15 @@ def train_reward_model(
     if eval_examples and not evaluated:
         trainer.evaluate()  # the final model's held-out loss
     path = Path(args.output_dir)
-    rm.save_pretrained(path / FINAL)
-    tokens = trainer.tokens_seen
+    if trainer.model_wrapped is trainer.model:
+        rm.save_pretrained(path / FINAL)
+    else:  # DDP, FSDP, DeepSpeed: the whole weights, gathered (FSDP and ZeRO-3 shard
+        # them), written by one process
+        state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        if trainer.is_world_process_zero():
+            rm.save_pretrained(path / FINAL, state_dict=state_dict)
+        trainer.accelerator.wait_for_everyone()
+    (tokens,) = trainer.summed([trainer.tokens_seen])
     summary = {"kind": kind, "optimizer_steps": final_step, "seconds": seconds,
                "tokens": tokens, "tokens_per_second": tokens / seconds if seconds else
                float("nan")}
