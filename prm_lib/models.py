@@ -90,17 +90,34 @@ def offline_model_dir() -> Path:
     plain = type(gguf_model)(config)
     plain.load_state_dict(gguf_model.state_dict())
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=_GGUF)
-    tmp = target.with_name(target.name + ".part")
+    tmp = _part(target)
     plain.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.rename(target)
+    _move_into_place(tmp, target)
     return target
 
 
+def _part(target: Path) -> Path:
+    # this process's own: the processes of a distributed run (torchrun) convert at once
+    return target.with_name(f"{target.name}.part-{os.getpid()}")
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; if another process got there first, keep its copy."""
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _save_atomically(obj, target: Path) -> None:
-    tmp = target.with_name(target.name + ".part")
+    tmp = _part(target)
     obj.save_pretrained(tmp)
-    tmp.rename(target)
+    _move_into_place(tmp, target)
 
 
 def _prepare_tokenizer(tok):
