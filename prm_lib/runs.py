@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -38,8 +39,15 @@ def run_dir(kind: str, scale: Scale, seed: int) -> Path:
     """Where the run for these settings lives: its hash covers the base model, the
     format, the run's settings (:class:`~prm_lib.config.RunConfig`), the seed and the
     package version."""
+    run = asdict(getattr(scale, kind))
+    # N processes with per-device batch b train as one process with batch N*b does
+    # (tests/test_distributed.py): the key holds the global batch, so that a chapter finds
+    # the run several GPUs trained for it (scripts/train_reward_model.py)
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+        run["training"][name] *= world
     key = json.dumps({"kind": kind, "model": scale.model, "format": asdict(scale.format),
-                      "run": asdict(getattr(scale, kind)), "seed": seed,
+                      "run": run, "seed": seed,
                       "version": __version__}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir() / "runs" / f"{kind}-{scale.name}-seed{seed}-{digest}"
@@ -64,7 +72,10 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     if not retrain and (path / "summary.json").is_file():
         summary = json.loads((path / "summary.json").read_text())
         return RewardRun(path, summary, pd.read_csv(path / "history.csv"), cached=True)
-    if path.exists():
+    # several processes (torchrun, accelerate launch: they set RANK and WORLD_SIZE) make
+    # one run: the first one cleans and writes its folder
+    first = int(os.environ.get("RANK", 0)) == 0
+    if path.exists() and first:
         shutil.rmtree(path)  # an interrupted or stale run: start clean
 
     cfg = getattr(scale, kind)
@@ -79,7 +90,7 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     n_held = min(cfg.held_out_max, max(cfg.held_out_min,
                                        len(train_ex) // cfg.held_out_per_example))
     held_ex = _subsample(held_all, n_held, rng)
-    batch = cfg.training.per_device_train_batch_size
+    batch = cfg.training.per_device_train_batch_size * int(os.environ.get("WORLD_SIZE", 1))
     steps = max(1, int(np.ceil(len(train_ex) / batch * cfg.training.num_train_epochs)))
     args = cfg.training.args(
         path, seed=seed, disable_tqdm=not progress,
@@ -108,9 +119,11 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         "scale": scale.name,
         "run": asdict(cfg),
         "seed": seed,
+        "processes": int(os.environ.get("WORLD_SIZE", 1)),
     }
-    (path / "summary.json").write_text(json.dumps(run.summary, indent=2))
-    run.history.to_csv(path / "history.csv", index=False)
+    if first:
+        (path / "summary.json").write_text(json.dumps(run.summary, indent=2))
+        run.history.to_csv(path / "history.csv", index=False)
     return run
 
 
