@@ -45,6 +45,9 @@ RECIPES: dict[str, tuple[str, int, dict]] = {
     "process, lr 3e-4, 6 epochs": ("process", 16, {"rm__learning_rate": 3e-4,
                                                    "rm__num_train_epochs": 6}),
     "process, full-vocabulary loss": ("process", 16, {"rm__loss": "full_vocab"}),
+    "process, 10 epochs": ("process", 16, {"rm__num_train_epochs": 10}),
+    "outcome (final answer), 10 epochs": ("outcome (final answer)", 16,
+                                          {"rm__num_train_epochs": 10}),
     "process, 64 per problem": ("process", 64, {}),
     "process, 64 per problem, top layer only, 4 epochs": (
         "process", 64, {"rm__train_top_layers": 1, "rm__num_train_epochs": 4}),
