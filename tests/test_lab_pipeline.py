@@ -87,7 +87,7 @@ def test_reward_model_runs_are_cached_and_reproducible(lab):
     assert orm.kind == "orm" and orm.summary["examples"] == int((rows.steps.map(len) > 0).sum())
     # the model saved with the run scores the test pool as the run did
     np.testing.assert_array_equal(
-        solution_scores("orm", ex.pool_scores(orm.reward_model, lab.pools["test"])),
+        solution_scores("orm", ex.pool_step_probs(orm.reward_model, lab.pools["test"])),
         orm.scores())
     # a change of the reward models' training is another run
     other = type(lab)(**{**vars(lab), "scale": lab.scale.with_(rm__warmup_ratio=0.5)})
