@@ -35,6 +35,7 @@ from .formatting import ORM_LABELS, PRM_LABELS, FormatConfig, SolutionTokens, la
 __all__ = [
     "RewardModel",
     "collate",
+    "collate_packed",
     "head_logits",
     "label_logits",
     "reward_loss",
@@ -60,9 +61,14 @@ def collate(examples: Sequence[dict], pad_id: int):
     """Pad a batch on the right. Each example is ``{"input_ids", "label_positions",
     "labels"}``; returns tensors ``input_ids`` and ``attention_mask`` [B, T] and
     ``labels`` [B, T] int64 holding the class index at label positions and -100
-    elsewhere (never a bool: -100 must not turn into True)."""
+    elsewhere (never a bool: -100 must not turn into True).
+
+    Prefix-shared examples (:class:`prm_lib.packing.PackedExample` rows: they carry
+    ``segment_starts``) go to :func:`collate_packed`."""
     import torch
 
+    if examples and "segment_starts" in examples[0]:
+        return collate_packed(examples, pad_id)
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
@@ -77,8 +83,54 @@ def collate(examples: Sequence[dict], pad_id: int):
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def _hidden_at(model, input_ids, attention_mask, where):
+def collate_packed(examples: Sequence[dict], pad_id: int):
+    """Pad a batch of prefix-shared examples (:func:`prm_lib.packing.session_examples`)
+    on the right: ``input_ids``, ``labels`` and ``padding_mask`` (1 = token) as
+    :func:`collate`'s ``input_ids``, ``labels`` and ``attention_mask``; ``position_ids``
+    [B, T] (padding: 0); ``attention_mask`` the additive float32 tree mask
+    [B, 1, T, T] of :func:`prm_lib.packing.tree_attention_mask`, which a Hugging Face
+    decoder uses as given (any attention implementation that takes a 4-D mask: eager,
+    sdpa)."""
+    import torch
+
+    from .packing import tree_attention_mask
+
+    flat = collate([{k: e[k] for k in ("input_ids", "label_positions", "labels")}
+                    for e in examples], pad_id)
+    width = flat["input_ids"].shape[1]
+    positions = torch.zeros_like(flat["input_ids"])
+    for i, e in enumerate(examples):
+        positions[i, : len(e["position_ids"])] = torch.as_tensor(e["position_ids"])
+    return {"input_ids": flat["input_ids"], "attention_mask": tree_attention_mask(examples, width),
+            "position_ids": positions, "labels": flat["labels"],
+            "padding_mask": flat["attention_mask"]}
+
+
+def _mask_for(model, attention_mask):
+    """A 4-D additive mask in the dtype attention will compute in (bfloat16 under
+    autocast, else the weights'): sdpa refuses a float mask of another dtype than the
+    queries', and float32's most negative value is -inf in bfloat16."""
+    import torch
+
+    if attention_mask is None or attention_mask.ndim != 4 or not attention_mask.is_floating_point():
+        return attention_mask
+    device = attention_mask.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+    else:
+        dtype = next(getattr(model, "module", model).parameters()).dtype
+    if dtype == attention_mask.dtype:
+        return attention_mask
+    blocked = attention_mask < 0
+    return torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device
+                       ).masked_fill_(blocked, torch.finfo(dtype).min)
+
+
+def _hidden_at(model, input_ids, attention_mask, where, position_ids=None):
     """Final hidden states at the positions ``where`` (a bool mask [B, T]) -> [n, H].
+
+    ``attention_mask`` is a padding mask [B, T], or a 4-D tree mask [B, 1, T, T] with its
+    ``position_ids`` [B, T] (prefix-shared batches, :func:`collate_packed`).
 
     A model wrapped for data-parallel training (DDP, DeepSpeed, FSDP: it has ``.module``)
     is called through the wrapper's forward, whose output layer runs on one position only,
@@ -86,16 +138,19 @@ def _hidden_at(model, input_ids, attention_mask, where):
     only after its own forward ran, and FSDP gathers sharded weights there. A plain model's
     decoder is called directly.
     """
+    attention_mask = _mask_for(model, attention_mask)
+    extra = {} if position_ids is None else {"position_ids": position_ids}
     inner = getattr(model, "module", None)
     if inner is None:
         decoder = model.get_decoder()
-        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = decoder(input_ids=input_ids, attention_mask=attention_mask,
+                         **extra).last_hidden_state
         return hidden[where]
     caught = []
     hook = inner.get_decoder().register_forward_hook(
         lambda _module, _args, out: caught.append(out.last_hidden_state))
     try:
-        model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1)
+        model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=1, **extra)
     finally:
         hook.remove()
     return caught[-1][where]
@@ -113,10 +168,12 @@ def head_logits(model, hidden, token_ids=None):
     return logits
 
 
-def label_logits(model, input_ids, attention_mask, where, token_ids=None):
+def label_logits(model, input_ids, attention_mask, where, token_ids=None, position_ids=None):
     """Output-layer logits at the positions ``where`` ([B, T] bool) -> [n, V], or
-    [n, len(token_ids)] restricted to ``token_ids``."""
-    return head_logits(model, _hidden_at(model, input_ids, attention_mask, where), token_ids)
+    [n, len(token_ids)] restricted to ``token_ids``. ``attention_mask`` and
+    ``position_ids`` as :func:`_hidden_at`'s."""
+    hidden = _hidden_at(model, input_ids, attention_mask, where, position_ids)
+    return head_logits(model, hidden, token_ids)
 
 
 def reward_loss(model, batch, token_ids: Sequence[int], loss: str = "full_vocab"):
@@ -125,6 +182,8 @@ def reward_loss(model, batch, token_ids: Sequence[int], loss: str = "full_vocab"
     ``loss="full_vocab"`` is the paper's objective (the label token's log-probability
     under the whole vocabulary); ``"label_tokens"`` normalises over the label tokens only
     (a plain classifier over them). Accuracy is over the label tokens either way.
+    ``batch`` is :func:`collate`'s, or :func:`collate_packed`'s (its ``position_ids`` and
+    4-D ``attention_mask`` reach the decoder).
     """
     import torch
     import torch.nn.functional as F
@@ -133,12 +192,14 @@ def reward_loss(model, batch, token_ids: Sequence[int], loss: str = "full_vocab"
     where = labels != -100
     target = labels[where]
     ids = torch.as_tensor(list(token_ids), device=labels.device)
+    inputs = (model, batch["input_ids"], batch["attention_mask"], where)
+    position_ids = batch.get("position_ids")
     if loss == "full_vocab":
-        logits = label_logits(model, batch["input_ids"], batch["attention_mask"], where)
+        logits = label_logits(*inputs, position_ids=position_ids)
         nll = F.cross_entropy(logits.float(), ids[target])
         restricted = logits[:, ids]
     elif loss == "label_tokens":
-        restricted = label_logits(model, batch["input_ids"], batch["attention_mask"], where, ids)
+        restricted = label_logits(*inputs, ids, position_ids=position_ids)
         nll = F.cross_entropy(restricted.float(), target)
     else:
         raise ValueError(f"loss must be 'full_vocab' or 'label_tokens', not {loss!r}")

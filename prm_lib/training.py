@@ -26,6 +26,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .formatting import Example, FormatConfig
+from .packing import PackedExample
 from .reward_model import RewardModel, collate, reward_loss
 
 __all__ = ["RewardConfig", "RewardTrainer", "RewardRun", "train_reward_model",
@@ -132,7 +133,9 @@ class RewardTrainer(Trainer):
         processing_class: the tokenizer (its pad id pads the batches).
         data_collator: default :func:`~prm_lib.reward_model.collate`.
         train_dataset, eval_dataset: rows ``input_ids``, ``label_positions``, ``labels``
-            (:func:`examples_dataset`).
+            (:func:`examples_dataset`), and for prefix-shared sessions ``position_ids``,
+            ``segment_starts``, ``segment_branches`` (the default collator builds their
+            tree attention mask, :func:`~prm_lib.reward_model.collate_packed`).
     """
 
     def __init__(self, model, args: RewardConfig, *, token_ids: Sequence[int],
@@ -173,7 +176,7 @@ class RewardTrainer(Trainer):
         if model.training:
             self._acc[0] += n
             self._acc[1] += correct
-            self.tokens_seen += int(inputs["attention_mask"].sum())
+            self.tokens_seen += int(inputs.get("padding_mask", inputs["attention_mask"]).sum())
         else:
             self._eval_acc[0] += n
             self._eval_acc[1] += correct
@@ -269,16 +272,21 @@ class RewardRun:
         return self._reward_model
 
 
-def examples_dataset(examples: Sequence[Example]):
+def examples_dataset(examples: Sequence[Example] | Sequence[PackedExample]):
     """Formatted examples as a ``datasets.Dataset`` with columns ``input_ids``,
-    ``label_positions`` and ``labels`` (what :class:`RewardTrainer` trains on)."""
+    ``label_positions`` and ``labels`` (what :class:`RewardTrainer` trains on); prefix-shared
+    sessions (:func:`prm_lib.packing.session_examples`) also ``position_ids``,
+    ``segment_starts`` and ``segment_branches``."""
     from datasets import Dataset
 
-    return Dataset.from_dict({
-        "input_ids": [e.input_ids for e in examples],
-        "label_positions": [e.label_positions for e in examples],
-        "labels": [e.labels for e in examples],
-    })
+    columns = ["input_ids", "label_positions", "labels"]
+    packed = [isinstance(e, PackedExample) for e in examples]
+    if any(packed):
+        if not all(packed):
+            raise ValueError("examples mix prefix-shared sessions (PackedExample) and plain "
+                             "examples: format them one way")
+        columns += ["position_ids", "segment_starts", "segment_branches"]
+    return Dataset.from_dict({c: [getattr(e, c) for e in examples] for c in columns})
 
 
 def freeze_below(model, top_layers: int) -> int:
@@ -323,8 +331,11 @@ def train_reward_model(
     Args:
         model, tokenizer: a causal LM and its tokenizer (see :mod:`prm_lib.models`).
         train_examples, eval_examples: from :func:`prm_lib.formatting.prm_examples` or
-            :func:`~prm_lib.formatting.orm_examples`. With ``eval_examples`` the held-out
-            loss is also computed at the end (if ``args`` did not evaluate the last step).
+            :func:`~prm_lib.formatting.orm_examples`; or, for prefix-shared training (each
+            labeling session one sequence: the same labels and gradients on far fewer
+            tokens), from :func:`prm_lib.packing.session_examples`. With ``eval_examples``
+            the held-out loss is also computed at the end (if ``args`` did not evaluate
+            the last step).
         args: the training settings.
         format_config: the one the examples were made with; saved with the model so that
             scoring formats solutions the same way (required for that reason).
