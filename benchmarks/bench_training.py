@@ -94,7 +94,7 @@ TRL_HINT = (
 class RunSpec:
     """One measured run; the child process receives it as JSON."""
 
-    trainer: str  # "book" or "trl"
+    trainer: str  # "book", "packed" (book, prefix-shared sessions) or "trl"
     precision: str  # "fp32" or "bf16"
     steps: int
     warmup: int
@@ -108,11 +108,14 @@ class RunSpec:
     top_layers: int | None = None  # book only: train only the top N layers
     checkpointing: bool = False  # TRL only: gradient checkpointing (TRL's default: on)
     autocast_fix: bool = False  # book only: run its loss under the Trainer's autocast
+    pack_length: int | None = None  # packed only: longest packed sequence (max_length)
+    packed_batch_size: int | None = None  # packed only: sequences per batch (batch_size)
 
     @property
     def name(self) -> str:
-        if self.trainer == "book":
-            return "book" + (f" (top {self.top_layers} layers)" if self.top_layers else "") \
+        if self.trainer in ("book", "packed"):
+            return "book" + (", prefix-shared" if self.trainer == "packed" else "") \
+                + (f" (top {self.top_layers} layers)" if self.top_layers else "") \
                 + (" + autocast fix" if self.autocast_fix else "")
         return "TRL PRMTrainer" + (" (grad. checkpointing)" if self.checkpointing else "")
 
@@ -121,13 +124,21 @@ class RunSpec:
 
 
 def benchmark_examples(tokenizer, solutions, fmt, n: int, seed: int):
-    """A seeded sample of ``n`` of the book's PRM examples (fewer if there are fewer)."""
+    """Whole labeling sessions, drawn in a seeded order until their PRM examples number at
+    least ``n``: their examples (every one of each drawn session), the number of examples
+    available, and the drawn sessions (prefix-shared training packs exactly these)."""
     from prm_lib.formatting import prm_examples
 
-    examples, report = prm_examples(tokenizer, solutions, fmt)
-    rng = random.Random(seed)
-    picked = rng.sample(examples, min(n, len(examples)))
-    return picked, len(examples), report
+    sessions = list(solutions)
+    random.Random(seed).shuffle(sessions)
+    picked, examples = [], []
+    for s in sessions:
+        if len(examples) >= n:
+            break
+        picked.append(s)
+        examples += prm_examples(tokenizer, [s], fmt)[0]
+    available = len(prm_examples(tokenizer, solutions, fmt)[0])
+    return examples, available, picked
 
 
 def _trl_label(completion, human: bool) -> bool:
@@ -197,7 +208,8 @@ class _Meter:
         first.register_forward_hook(hook)
 
     def count(self, inputs) -> None:
-        self.counts["tokens"] += int(inputs["attention_mask"].sum())
+        # prefix-shared batches: attention_mask is the 4-D tree mask, padding_mask [B, T]
+        self.counts["tokens"] += int(inputs.get("padding_mask", inputs["attention_mask"]).sum())
         self.counts["padded_tokens"] += int(inputs["input_ids"].numel())
         self.counts["examples"] += int(inputs["input_ids"].shape[0])
         self.counts["labels"] += int((inputs["labels"] != -100).sum())
@@ -299,12 +311,13 @@ def run_book(spec: RunSpec, examples, fmt, meter: _Meter, workdir: str) -> dict:
     result = train_reward_model(model, tok, examples, args=args, format_config=fmt,
                                 trainer_class=_metered(RewardTrainer, meter, spec.autocast_fix))
     lengths = [len(e.input_ids) for e in examples]
+    labels = sum(len(e.labels) for e in examples)
     return {
         "rss_before_gib": rss,
         "losses": [r["loss"] for r in result.history.to_dict("records") if "loss" in r
                    and r["loss"] == r["loss"]],
-        "data": {"examples": len(examples), "tokens": sum(lengths),
-                 "labels": sum(len(e.labels) for e in examples), "cut": 0},
+        "data": {"examples": len(examples), "tokens": sum(lengths), "labels": labels,
+                 "distinct_labels": labels, "cut": 0},
     }
 
 
@@ -335,7 +348,7 @@ def _trl_model(name: str, seed: int):
     return model, load_tokenizer(name)
 
 
-def run_trl(spec: RunSpec, rows, fmt, meter: _Meter, workdir: str) -> dict:
+def run_trl(spec: RunSpec, rows, fmt, meter: _Meter, workdir: str, distinct: int) -> dict:
     import torch
     from datasets import Dataset
     from transformers import set_seed
@@ -381,7 +394,7 @@ def run_trl(spec: RunSpec, rows, fmt, meter: _Meter, workdir: str) -> dict:
         "rss_before_gib": rss,
         "losses": losses,
         "data": {"examples": len(lengths), "tokens": sum(lengths), "labels": sum(n_labels),
-                 "cut": cut},
+                 "distinct_labels": distinct, "cut": cut},
     }
 
 
@@ -401,13 +414,24 @@ def child(spec: RunSpec, out: Path) -> None:
     solutions = load_prm800k("train", phase=1, data_dir=spec.data_dir,
                              max_problems=spec.n_problems)
     n = (spec.warmup + spec.steps) * spec.batch_size
-    examples, available, _ = benchmark_examples(tok, solutions, fmt, n, spec.seed)
+    examples, available, sessions = benchmark_examples(tok, solutions, fmt, n, spec.seed)
     meter = _Meter(spec.warmup, spec.steps)
     with tempfile.TemporaryDirectory(prefix="bench_training_") as workdir:
         if spec.trainer == "book":
             info = run_book(spec, examples, fmt, meter, workdir)
+        elif spec.trainer == "packed":
+            from prm_lib.packing import session_examples
+
+            packed, _ = session_examples(tok, sessions, fmt, spec.pack_length)
+            if spec.packed_batch_size:
+                spec.batch_size = spec.packed_batch_size
+            info = run_book(spec, packed, fmt, meter, workdir)
         else:
-            info = run_trl(spec, trl_rows(tok, solutions, examples, fmt), fmt, meter, workdir)
+            # the (context, step, label) triples TRL supervises that the book does too:
+            # TRL also labels every step before an alternative, again
+            distinct = sum(len(e.labels) for e in examples)
+            info = run_trl(spec, trl_rows(tok, solutions, examples, fmt), fmt, meter, workdir,
+                           distinct)
     versions = {"torch": torch.__version__, "transformers": transformers.__version__,
                 "threads": torch.get_num_threads()}
     if spec.trainer == "trl":
@@ -467,7 +491,14 @@ def run_in_subprocess(spec: RunSpec, verbose: bool) -> dict:
 
 
 def _rate(r: dict, key: str, per: str = "seconds") -> float:
+    if key == "supervised":  # labels the book also has, per second (TRL repeats some)
+        d = r["data"]
+        return _rate(r, "labels", per) * d.get("distinct_labels", d["labels"]) / d["labels"]
     return r["measured"][key] / r["measured"][per]
+
+
+def _tokens_per_label(r: dict) -> float:
+    return _rate(r, "tokens") / _rate(r, "supervised")
 
 
 def _row(r: dict) -> list[str]:
@@ -475,7 +506,8 @@ def _row(r: dict) -> list[str]:
     return [RunSpec(**spec).name, spec["precision"], "/".join(r["matmul_dtypes"]),
             str(spec["steps"]), f"{100 * (1 - m['tokens'] / m['padded_tokens']):.0f}",
             f"{_rate(r, 'tokens'):,.0f}", f"{_rate(r, 'examples'):.2f}",
-            f"{_rate(r, 'labels'):.1f}", f"{m['seconds'] / spec['steps']:.2f}",
+            f"{_rate(r, 'labels'):.1f}", f"{_rate(r, 'supervised'):.1f}",
+            f"{_tokens_per_label(r):.1f}", f"{m['seconds'] / spec['steps']:.2f}",
             f"{m['cpu_seconds'] / spec['steps']:.2f}", f"{r['rss_before_gib']:.2f}",
             f"{r['peak_rss_gib']:.2f}"]
 
@@ -498,38 +530,51 @@ def report(results: list[dict]) -> None:
         name, d = RunSpec(**r["spec"]).name, r["data"]
         if name not in seen:  # the data does not depend on precision
             seen.add(name)
+            distinct = d.get("distinct_labels", d["labels"])
             rows.append([name, str(d["examples"]), f"{d['tokens']:,}",
                          f"{d['tokens'] / d['examples']:.1f}", f"{d['labels']:,}",
-                         str(d["cut"])])
-    _print_table(["trainer", "examples", "tokens", "tokens/example", "labels",
-                  "cut by max_length"], rows)
+                         f"{distinct:,}", f"{d['tokens'] / distinct:.1f}", str(d["cut"])])
+    _print_table(["trainer", "sequences", "tokens", "tokens/sequence", "labels",
+                  "supervised", "tokens/supervised", "cut by max_length"], rows)
 
     print(f"\nThroughput over {spec['steps']} timed optimizer steps "
           f"(after {spec['warmup']} untimed), batch {spec['batch_size']}:")
     _print_table(["trainer", "precision", "matmuls in", "steps", "pad %", "tokens/s",
-                  "examples/s", "labels/s", "s/step", "CPU s/step", "RSS loaded (GiB)",
-                  "peak RSS (GiB)"],
+                  "sequences/s", "labels/s", "supervised/s", "tokens/label", "s/step",
+                  "CPU s/step", "RSS loaded (GiB)", "peak RSS (GiB)"],
                  [_row(r) for r in results], left=3)
 
     ratios = []
     for prec in ("fp32", "bf16"):
         same = [r for r in results if r["spec"]["precision"] == prec]
-        trl = [r for r in same if r["spec"]["trainer"] == "trl" and not r["spec"]["checkpointing"]]
-        books = [r for r in same if r["spec"]["trainer"] == "book" and not r["spec"]["top_layers"]]
-        for b in books if trl else []:
-            t = trl[0]
+        base = lambda kind: [r for r in same if r["spec"]["trainer"] == kind  # noqa: E731
+                             and not r["spec"]["checkpointing"] and not r["spec"]["top_layers"]
+                             and not r["spec"]["autocast_fix"]]
+        trl, book = base("trl"), base("book")
+        books = [r for r in same if r["spec"]["trainer"] in ("book", "packed")
+                 and not r["spec"]["top_layers"]]
+        pairs = [(b, t, "TRL") for b in books for t in trl[:1]]
+        pairs += [(b, t, "book") for b in base("packed") for t in book[:1]]
+        top = [r for r in same if r["spec"]["top_layers"]]
+        pairs += [(b, t, "book (same layers)") for b in top for t in top
+                  if b["spec"]["trainer"] == "packed" and t["spec"]["trainer"] == "book"]
+        for b, t, other in pairs:
             ratio = lambda *key: f"{_rate(b, *key) / _rate(t, *key):.2f}x"  # noqa: E731
-            ratios.append([f"{RunSpec(**b['spec']).name} / TRL", prec, ratio("tokens"),
-                           ratio("examples"), ratio("labels"),
-                           ratio("tokens", "cpu_seconds"),
+            ratios.append([f"{RunSpec(**b['spec']).name} / {other}", prec, ratio("tokens"),
+                           ratio("labels"), ratio("supervised"),
+                           ratio("supervised", "cpu_seconds"),
                            f"{b['peak_rss_gib'] / t['peak_rss_gib']:.2f}x"])
     if ratios:
-        print("\nRatios, same precision setting, full fine-tuning on both sides:")
-        _print_table(["", "precision", "tokens/s", "examples/s", "labels/s", "tokens/CPU-s",
-                      "peak RSS"], ratios, left=2)
+        print("\nRatios, same precision setting, same model and trainable parameters:")
+        _print_table(["", "precision", "tokens/s", "labels/s", "supervised/s",
+                      "supervised/CPU-s", "peak RSS"], ratios, left=2)
     print("\ntokens = non-padding tokens fed to the model (TRL's sequences carry 2 more "
           "per example: BOS and a final separator); labels = positions with a label (TRL "
-          "also labels the steps before an alternative). matmuls in = dtype of the first "
+          "also labels the steps before an alternative); supervised = the (context, step, "
+          "label) triples of the book's examples, each once (for TRL: its labels/s times "
+          "the data's supervised/labels ratio); tokens/label = tokens per supervised "
+          "label. prefix-shared = each labeling session one sequence (split at branch "
+          "points beyond max_length), prm_lib.packing. matmuls in = dtype of the first "
           "linear layer's output during training. pad % = share of padding in the timed batches "
           "(not counted in tokens/s). CPU s/step = CPU time of the run's "
           "threads per step (less sensitive than wall time to other processes). peak RSS "
@@ -559,6 +604,15 @@ def main() -> None:
                         help="default both; --quick bf16")
     parser.add_argument("--top-layers", type=int, default=None,
                         help="add a book row training only the top N layers")
+    parser.add_argument("--pack-length", type=int, default=None,
+                        help="prefix-shared runs: longest packed sequence (default "
+                             "max_length; longer splits fewer sessions)")
+    parser.add_argument("--packed-batch-size", type=int, default=None,
+                        help="prefix-shared runs: sequences per batch (default --batch-size; "
+                             "with --pack-length k*max_length, batch/k keeps the tokens per "
+                             "batch)")
+    parser.add_argument("--no-packed", action="store_true",
+                        help="leave out the book's prefix-shared runs (prm_lib.packing)")
     parser.add_argument("--trl-checkpointing", action="store_true",
                         help="add a TRL row with its default gradient checkpointing")
     parser.add_argument("--book-autocast-fix", action="store_true",
@@ -594,11 +648,16 @@ def main() -> None:
     base = dict(steps=steps, warmup=args.warmup, batch_size=args.batch_size,
                 max_length=max_length, n_problems=args.problems, seed=args.seed,
                 model=args.model, data_dir=args.data_dir, threads=args.threads)
+    packed = dict(base, pack_length=args.pack_length, packed_batch_size=args.packed_batch_size)
     specs = []
     for prec in precisions:
         specs += [RunSpec("book", prec, **base), RunSpec("trl", prec, **base)]
+        if not args.no_packed:
+            specs.append(RunSpec("packed", prec, **packed))
     if args.top_layers:
         specs.append(RunSpec("book", precisions[-1], top_layers=args.top_layers, **base))
+        if not args.no_packed:
+            specs.append(RunSpec("packed", precisions[-1], top_layers=args.top_layers, **packed))
     if args.trl_checkpointing:
         specs.append(RunSpec("trl", precisions[-1], checkpointing=True, **base))
     if args.book_autocast_fix:
@@ -609,8 +668,9 @@ def main() -> None:
           f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, load average "
           f"{os.getloadavg()[0]:.1f} at start")
     print(f"  model     : {args.model}, full fine-tuning, AdamW lr 1e-5, linear decay")
-    print(f"  data      : PRM800K phase-1 train, first {args.problems} problems, "
-          f"{(args.warmup + steps) * args.batch_size} examples sampled with seed {args.seed}")
+    print(f"  data      : PRM800K phase-1 train, first {args.problems} problems; labeling "
+          f"sessions drawn with seed {args.seed} until they hold "
+          f"{(args.warmup + steps) * args.batch_size} examples (every example of each)")
     print(f"  batches   : {args.batch_size} sequences, max_length {max_length}, "
           f"length-grouped; {args.warmup} untimed + {steps} timed steps per run")
     print(f"  runs      : {len(specs)}, each in its own process", flush=True)
