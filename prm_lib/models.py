@@ -82,8 +82,14 @@ def offline_model_dir() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from .progress import bars_follow_batch_switch
+
     folder = _wheel_dir()
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=_GGUF, dtype=torch.float32)
+    with bars_follow_batch_switch(gguf_utils):  # its bar would stay frozen in a saved page
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=_GGUF,
+                                                          dtype=torch.float32)
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config

@@ -12,19 +12,38 @@ from __future__ import annotations
 import contextlib
 import os
 
-__all__ = ["progress_bar", "quiet_loading", "BATCH_ENV"]
+__all__ = ["progress_bar", "quiet_loading", "bars_follow_batch_switch", "BATCH_ENV"]
 
 #: Environment a batch run of the chapters sets: no progress bars from any library.
 BATCH_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 
 
+def _batch_run() -> bool:
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
     """A ``tqdm.auto`` bar over ``iterable``; none when ``enabled`` is False or when
-    ``TQDM_DISABLE`` is set (the bar then still works as a plain iterator/counter)."""
+    ``TQDM_DISABLE`` is set (the bar then still works as a plain iterator/counter).
+
+    The switch is read here because the notebook flavour of tqdm (what ``tqdm.auto``
+    gives in a kernel) does not read ``TQDM_DISABLE`` itself."""
     from tqdm.auto import tqdm
 
-    off = not enabled or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
-    return tqdm(iterable, disable=off, **kwargs)
+    return tqdm(iterable, disable=not enabled or _batch_run(), **kwargs)
+
+
+@contextlib.contextmanager
+def bars_follow_batch_switch(module):
+    """Within the block, the ``tqdm`` that a third-party ``module`` imported draws
+    through :func:`progress_bar`, so that ``TQDM_DISABLE`` silences it in a notebook too
+    (e.g. transformers' GGUF conversion, which calls ``tqdm.auto.tqdm`` directly)."""
+    original = module.tqdm
+    module.tqdm = lambda *args, **kwargs: progress_bar(*args, **kwargs)
+    try:
+        yield
+    finally:
+        module.tqdm = original
 
 
 @contextlib.contextmanager

@@ -46,3 +46,17 @@ def test_progress_bars_honour_a_batch_run(monkeypatch):
     monkeypatch.setenv("TQDM_DISABLE", "1")
     bar = progress_bar(range(3))
     assert bar.disable and list(bar) == [0, 1, 2]  # still iterates
+
+
+def test_a_third_party_bar_follows_the_batch_switch(monkeypatch):
+    import types
+
+    from tqdm.auto import tqdm
+
+    from prm_lib.progress import bars_follow_batch_switch
+
+    module = types.SimpleNamespace(tqdm=tqdm)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with bars_follow_batch_switch(module):
+        assert module.tqdm(range(2), desc="converting").disable
+    assert module.tqdm is tqdm
