@@ -33,7 +33,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from tests.conftest import REPO
 
