@@ -215,6 +215,42 @@ def _example(tokens: SolutionTokens, problem, steps, step_labels, report, what, 
     return Example(ids, positions, labels, source)
 
 
+def trajectory_labels(solution: LabeledSolution, config: FormatConfig):
+    """The trajectory's step texts up to its first bad step, and their label classes."""
+    traj = solution.trajectory
+    stop = solution.first_error + 1 if solution.first_error is not None else len(traj)
+    texts = [c.text for c in traj[:stop]]
+    labels = [config.label_class(c.rating, human=solution.steps[i].is_human)
+              for i, c in enumerate(traj[:stop])]
+    return texts, labels
+
+
+def solution_examples(tokens: SolutionTokens, solution: LabeledSolution,
+                      config: FormatConfig, report: FormatReport):
+    """The PRM examples of one labeled solution, in order: ``(None, trajectory example)``,
+    then ``(p, example)`` for each rated alternative at position ``p``. An example is None
+    where nothing labeled fits (counted in ``report``)."""
+    s = solution
+    texts, labels = trajectory_labels(s, config)
+    if texts:
+        yield None, _example(tokens, s.problem, texts, labels, report, "trajectory", s.source)
+    if not config.alternatives:
+        return
+    # An alternative at position p shares the trajectory's first p steps, which must
+    # all be good: positions up to the first bad step (or the position where the
+    # labeler stopped) qualify.
+    limit = s.first_error if s.first_error is not None else len(s.trajectory)
+    for p, step in enumerate(s.steps[: limit + 1]):
+        for j, alt in enumerate(step.alternatives):
+            label = config.label_class(alt.rating)
+            if label is None:
+                report.counts["alternatives skipped: unrated"] += 1
+                continue
+            yield p, _example(tokens, s.problem, [*texts[:p], alt.text],
+                              [None] * p + [label], report, "alternative",
+                              f"{s.source} position {p} alternative {j}")
+
+
 def prm_examples(
     tokenizer, solutions: Sequence[LabeledSolution], config: FormatConfig = FormatConfig()
 ) -> tuple[list[Example], FormatReport]:
@@ -222,36 +258,8 @@ def prm_examples(
     one example per rated alternative. Returns the examples and a report of counts."""
     report = FormatReport()
     tokens = SolutionTokens(tokenizer, config)
-    out = []
-    for s in solutions:
-        traj = s.trajectory
-        stop = s.first_error + 1 if s.first_error is not None else len(traj)
-        texts = [c.text for c in traj[:stop]]
-        labels = [
-            config.label_class(c.rating, human=s.steps[i].is_human)
-            for i, c in enumerate(traj[:stop])
-        ]
-        if texts:
-            ex = _example(tokens, s.problem, texts, labels, report, "trajectory", s.source)
-            if ex is not None:
-                out.append(ex)
-        if not config.alternatives:
-            continue
-        # An alternative at position p shares the trajectory's first p steps, which must
-        # all be good: positions up to the first bad step (or the position where the
-        # labeler stopped) qualify.
-        limit = s.first_error if s.first_error is not None else len(traj)
-        for p, step in enumerate(s.steps[: limit + 1]):
-            for j, alt in enumerate(step.alternatives):
-                label = config.label_class(alt.rating)
-                if label is None:
-                    report.counts["alternatives skipped: unrated"] += 1
-                    continue
-                ex = _example(tokens, s.problem, [*texts[:p], alt.text],
-                              [None] * p + [label], report, "alternative",
-                              f"{s.source} position {p} alternative {j}")
-                if ex is not None:
-                    out.append(ex)
+    out = [ex for s in solutions for _, ex in solution_examples(tokens, s, config, report)
+           if ex is not None]
     return out, report
 
 

@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .formatting import FormatConfig, FormatReport, SolutionTokens, _example
+from .formatting import (FormatConfig, FormatReport, SolutionTokens, solution_examples,
+                         trajectory_labels)
 from .schema import LabeledSolution
 
 __all__ = ["PackedExample", "session_examples", "tree_attention_mask", "visible"]
@@ -106,43 +107,28 @@ def session_examples(
     tokens = SolutionTokens(tokenizer, config)
     out: list[PackedExample] = []
     for s in solutions:
-        traj = s.trajectory
-        stop = s.first_error + 1 if s.first_error is not None else len(traj)
-        texts = [c.text for c in traj[:stop]]
-        labels = [config.label_class(c.rating, human=s.steps[i].is_human)
-                  for i, c in enumerate(traj[:stop])]
+        texts, _ = trajectory_labels(s, config)
         prompt_len = len(tokens(config.prompt_template.format(problem=s.problem)))
         traj_ids, traj_ends = tokens.encode(s.problem, texts)
-        traj_ex = (_example(tokens, s.problem, texts, labels, report, "trajectory", s.source)
-                   if texts else None)
-        first = _Row(len(traj_ex.input_ids) if traj_ex else 0,
-                     list(zip(traj_ex.label_positions, traj_ex.labels)) if traj_ex else [])
-        rows = [first]
-        if config.alternatives:
-            limit = s.first_error if s.first_error is not None else len(traj)
-            for p, step in enumerate(s.steps[: limit + 1]):
-                for j, alt in enumerate(step.alternatives):
-                    label = config.label_class(alt.rating)
-                    if label is None:
-                        report.counts["alternatives skipped: unrated"] += 1
-                        continue
-                    source = f"{s.source} position {p} alternative {j}"
-                    ex = _example(tokens, s.problem, [*texts[:p], alt.text], [None] * p + [label],
-                                  report, "alternative", source)
-                    if ex is None:
-                        continue
-                    branch = traj_ends[p - 1] + 1 if p else prompt_len
-                    if ex.input_ids[:branch] != traj_ids[:branch]:  # by construction
-                        raise AssertionError(f"{source}: its prefix is not the trajectory's")
-                    seg = ex.input_ids[branch:]
-                    segment = (branch, seg, ex.label_positions[0] - branch, ex.labels[0])
-                    row = rows[-1]
-                    prefix = max(row.prefix, branch)
-                    if row.length(prefix) + len(seg) > pack_length:
-                        row = _Row(branch)
-                        rows.append(row)
-                    row.prefix = max(row.prefix, branch)
-                    row.segments.append(segment)
+        rows = [_Row(0, [])]
+        for p, ex in solution_examples(tokens, s, config, report):
+            if ex is None:
+                continue
+            if p is None:  # the trajectory: the first row's labeled prefix
+                rows[0] = _Row(len(ex.input_ids), list(zip(ex.label_positions, ex.labels)))
+                continue
+            branch = traj_ends[p - 1] + 1 if p else prompt_len
+            if ex.input_ids[:branch] != traj_ids[:branch]:  # by construction
+                raise AssertionError(f"{ex.source}: its prefix is not the trajectory's")
+            seg = ex.input_ids[branch:]
+            segment = (branch, seg, ex.label_positions[0] - branch, ex.labels[0])
+            row = rows[-1]
+            prefix = max(row.prefix, branch)
+            if row.length(prefix) + len(seg) > pack_length:
+                row = _Row(branch)
+                rows.append(row)
+            row.prefix = max(row.prefix, branch)
+            row.segments.append(segment)
         report.counts["sessions"] += 1
         for row in rows:
             if row.labeled or row.segments:
