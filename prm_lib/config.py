@@ -52,6 +52,18 @@ def with_(config, **changes):
     return replace(config, **direct)
 
 
+class _Preset:
+    """What every preset dataclass offers: a dict of its fields and a changed copy."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def with_(self, **changes):
+        """A copy with fields changed; ``a__b=v`` changes a nested field (see
+        :func:`with_`)."""
+        return with_(self, **changes)
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """The :class:`~prm_lib.training.RewardConfig` fields that change with the scale,
@@ -110,7 +122,7 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
-class LabConfig:
+class LabConfig(_Preset):
     """Sizes of the laboratory (chapters 5-7, :mod:`prm_lib.lab`).
 
     Attributes:
@@ -176,16 +188,10 @@ class LabConfig:
                 f"{g.steps:,} steps; {self.train_problems} training / {self.test_problems} "
                 f"test problems; {self.train_pool} / {self.test_pool} samples per problem")
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def with_(self, **changes) -> "LabConfig":
-        """A copy with fields changed (``rm__learning_rate=...``: see :func:`with_`)."""
-        return with_(self, **changes)
 
 
 @dataclass(frozen=True)
-class Scale:
+class Scale(_Preset):
     """Sizes for one kind of run.
 
     Attributes:
@@ -218,13 +224,6 @@ class Scale:
                 f"{n(self.orm.examples)} ORM training examples, max "
                 f"{self.format.max_length} tokens")
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def with_(self, **changes) -> "Scale":
-        """A copy with fields changed; ``prm__examples=5`` changes a nested field (see
-        :func:`with_`)."""
-        return with_(self, **changes)
 
 
 # The book's PRM and ORM train with the same settings at a scale but for the paper's
