@@ -51,6 +51,30 @@ RECIPES: dict[str, tuple[str, int, dict]] = {
     "process, 64 per problem": ("process", 64, {}),
     "process, 64 per problem, top layer only, 4 epochs": (
         "process", 64, {"rm__train_top_layers": 1, "rm__num_train_epochs": 4}),
+    # the generator's layers kept as they are, new layers on top learn to read them
+    "process, 2 new layers": ("process", 16, {"rm_new_layers": 2}),
+    "outcome (final answer), 2 new layers": ("outcome (final answer)", 16,
+                                             {"rm_new_layers": 2}),
+    "outcome (checker), 2 new layers": ("outcome (checker)", 16, {"rm_new_layers": 2}),
+    "process, 2 new layers, 6 epochs": ("process", 16, {"rm_new_layers": 2,
+                                                        "rm__num_train_epochs": 6}),
+    "process, 1 new layer": ("process", 16, {"rm_new_layers": 1}),
+    "process, 3 new layers": ("process", 16, {"rm_new_layers": 3}),
+    "process, 2 new layers, 64 per problem": ("process", 64, {"rm_new_layers": 2}),
+    "process, 2 new layers, 64 per problem, 6 epochs": (
+        "process", 64, {"rm_new_layers": 2, "rm__num_train_epochs": 6}),
+    "process, 2 new layers, 64 per problem, 6 epochs, lr 3e-3": (
+        "process", 64, {"rm_new_layers": 2, "rm__num_train_epochs": 6,
+                        "rm__learning_rate": 3e-3}),
+    # the verdict read from the fine-tuned generator's token probabilities
+    # (prm_lib.lab.readout)
+    **{f"{sup}, likelihood readout, lr {lr:g}, {ep:g} epochs": (
+        sup, 16, {"rm_head": "likelihood", "rm__learning_rate": lr, "rm__num_train_epochs": ep})
+       for sup in ("process", "outcome (final answer)", "outcome (checker)")
+       for lr, ep in ((3e-5, 2), (1e-4, 2), (1e-4, 4), (3e-4, 2))},
+    "process, likelihood readout, untrained": (
+        "process", 16, {"rm_head": "likelihood", "rm__learning_rate": 0.0,
+                        "rm__num_train_epochs": 0, "rm_steps_min": 1}),
 }
 
 
@@ -117,8 +141,10 @@ def main() -> None:
         chosen = select_uniform(lab.pools["train"], k, seed=args.seed)
         start = time.perf_counter()
         run = train_lab_rm(variant, chosen, supervision, seed=args.seed)
-        rows[name] = evaluate(lab, run.scores(),
-                              run.step_probs if supervision == "process" else None)
+        # every reward model's step verdicts, where it has them: a label-token ORM
+        # answers at the solution's end only; a readout ORM judges every step
+        steps_read = supervision == "process" or variant.scale.rm_head == "likelihood"
+        rows[name] = evaluate(lab, run.scores(), run.step_probs if steps_read else None)
         rows[name] |= {"optimizer steps": run.summary["steps"],
                        "seconds": run.summary["seconds"],
                        "cached": time.perf_counter() - start < 0.5 * run.summary["seconds"]}

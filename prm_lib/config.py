@@ -153,6 +153,14 @@ class LabConfig(_Preset):
         rm_steps_min: fewest optimizer steps of a reward-model run (small data sets are
             repeated for several epochs rather than trained for a handful of steps).
         rm_logs_per_run: about how many training-loss points a reward-model run logs.
+        rm_new_layers: new decoder layers stacked on the generator's for every reward
+            model (:func:`~prm_lib.training.add_top_layers`); when above 0, only they and
+            the final norm are trained and the generator's own layers stay as they are.
+            0: the paper's recipe, the whole generator fine-tuned.
+        rm_head: where a reward model reads its verdict: ``"label_token"``, the paper's
+            label token after each step; ``"likelihood"``, the fine-tuned generator's
+            probability of the tokens each step writes
+            (:class:`~prm_lib.lab.readout.LikelihoodReadout`).
     """
 
     name: str
@@ -180,6 +188,8 @@ class LabConfig(_Preset):
         per_device_eval_batch_size=32, loss="label_tokens", bf16=False)
     rm_steps_min: int = 60
     rm_logs_per_run: int = 10
+    rm_new_layers: int = 0
+    rm_head: str = "label_token"
 
     def describe(self) -> str:
         """One line for figure captions."""

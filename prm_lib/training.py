@@ -30,7 +30,8 @@ from .packing import PackedExample
 from .reward_model import RewardModel, collate, reward_loss
 
 __all__ = ["RewardConfig", "RewardTrainer", "RewardRun", "train_reward_model",
-           "examples_dataset", "freeze_below", "bf16_supported", "resolve_bf16"]
+           "examples_dataset", "freeze_below", "add_top_layers", "bf16_supported",
+           "resolve_bf16"]
 
 #: Where a run keeps its trained model, inside the run's folder.
 FINAL = "final"
@@ -312,6 +313,53 @@ def freeze_below(model, top_layers: int) -> int:
         for p in head.parameters():
             p.requires_grad = True
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def add_top_layers(model, n: int, seed: int = 0):
+    """The same model with ``n`` new decoder layers stacked on its top ones, before the
+    final norm: a deeper copy that computes exactly what ``model`` computes until it is
+    trained.
+
+    Each new layer is initialised as the model's family initialises a layer, except that
+    the projections writing into the residual stream (``o_proj`` of attention,
+    ``down_proj`` of the MLP) start at zero, so a new layer adds nothing at first (as a
+    LoRA update starts at zero). With :func:`freeze_below` ``(model, n)`` only the new
+    layers (and the final norm) learn, and everything the original layers know is kept.
+    The result is a plain model of the same class (its config says
+    ``num_hidden_layers + n``): ``save_pretrained``/``from_pretrained`` need nothing new.
+
+    Args:
+        model: a causal LM whose decoder keeps its layers in ``.layers`` (Llama, Qwen2,
+            SmolLM2, the laboratory's generator).
+        n: how many layers to add (0 returns ``model`` itself).
+        seed: seeds the new layers' initial weights.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if n == 0:
+        return model
+    import copy
+
+    config = copy.deepcopy(model.config)
+    base = config.num_hidden_layers
+    config.num_hidden_layers = base + n
+    if getattr(config, "layer_types", None) is not None:
+        config.layer_types = list(config.layer_types) + [config.layer_types[-1]] * n
+    torch.manual_seed(seed)
+    deeper = type(model)(config).to(dtype=next(model.parameters()).dtype)
+    missing, unexpected = deeper.load_state_dict(model.state_dict(), strict=False)
+    added = {f".layers.{i}." for i in range(base, base + n)}
+    if unexpected or any(not any(a in k for a in added) for k in missing):
+        raise ValueError(f"cannot stack layers on a {type(model).__name__}: its weights "
+                         f"do not map onto a deeper copy (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    for layer in deeper.get_decoder().layers[base:]:
+        for name, p in layer.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                torch.nn.init.zeros_(p)
+    deeper.tie_weights()
+    deeper.eval()
+    return deeper
 
 
 def train_reward_model(

@@ -8,6 +8,8 @@ whose every step a program can check.
   ``lab`` of every :class:`prm_lib.config.Scale`);
 * :mod:`~prm_lib.lab.experiments`: reward models under three kinds of supervision,
   the data curves of Figure 4, active learning;
+* :mod:`~prm_lib.lab.readout`: reward models that read a step's verdict from the
+  fine-tuned generator's token probabilities;
 * :mod:`~prm_lib.lab.evaluation`: the test pool scored by the laboratory's reward models,
   scoring rules (Table 4), examples for the widget.
 
@@ -26,7 +28,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["SUPERVISIONS", "LabRun", "train_lab_rm", "solved_at_pool",
                      "select_uniform", "select_active", "data_curve", "fit_log_lines",
                      "efficiency_ratio", "sample_shares", "reference_lines",
-                     "generator_loglik", "pick_profile"], "experiments"),
+                     "generator_loglik", "pick_profile", "readout_targets"], "experiments"),
+    **dict.fromkeys(["LikelihoodReadout", "train_readout"], "readout"),
     **dict.fromkeys(["LABELS", "powers_of_two", "lab_reward_models", "scored_test_pool",
                      "score_columns", "scoring_rule_table", "neutral_step_summary",
                      "neutral_penalty", "widget_examples"], "evaluation"),

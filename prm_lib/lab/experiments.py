@@ -34,7 +34,7 @@ from ..paper import PAPER_ACTIVE_LEARNING_WRONG_SHARE
 from ..progress import quiet_loading
 from ..reward_model import solution_scores
 from ..schema import Completion, LabeledSolution, Step
-from ..training import RewardRun, train_reward_model
+from ..training import RewardRun, add_top_layers, train_reward_model
 from .build import Laboratory
 from .generator import PROMPT
 
@@ -56,6 +56,7 @@ __all__ = [
     "reference_lines",
     "generator_loglik",
     "pick_profile",
+    "readout_targets",
 ]
 
 SUPERVISIONS: tuple[str, ...] = ("process", "outcome (final answer)", "outcome (checker)")
@@ -127,6 +128,16 @@ class LabRun(RewardRun):
     supervision: str = "process"
     step_probs: list = field(default_factory=list, repr=False)
 
+    @property
+    def reward_model(self):
+        """The model (a :class:`~prm_lib.lab.readout.LikelihoodReadout` when the run read
+        its verdicts from token probabilities), loaded on first use."""
+        if self._reward_model is None and (self.model_dir / "readout.json").is_file():
+            from .readout import LikelihoodReadout
+
+            self._reward_model = LikelihoodReadout.from_pretrained(self.model_dir)
+        return RewardRun.reward_model.fget(self)
+
     def scores(self, rule: str = "product", neutral: str = "positive") -> np.ndarray:
         """One score per test sample: the PRM's solution score under ``rule``/``neutral``
         (the paper's Table 4), or the ORM's P(correct). NaN for a sample with no step."""
@@ -192,9 +203,14 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     scale = lab.scale
     keys = _supervised_rows(rows, supervision)
     # the pool the run is evaluated on is part of what it saves (its step probabilities)
-    key = json.dumps({"supervision": supervision, "rows": keys, "seed": seed,
-                      "rm": [scale.rm_steps_min, asdict(scale.rm)],
-                      "evaluated_on": _pool_digest(lab.pools["test"])})
+    key = {"supervision": supervision, "rows": keys, "seed": seed,
+           "rm": [scale.rm_steps_min, asdict(scale.rm)],
+           "evaluated_on": _pool_digest(lab.pools["test"])}
+    if scale.rm_new_layers:
+        key["new_layers"] = scale.rm_new_layers
+    if scale.rm_head != "label_token":
+        key["head"] = scale.rm_head
+    key = json.dumps(key)
     path = lab.path / "rms" / (tag + hashlib.sha256(key.encode()).hexdigest()[:12])
     kind = "prm" if supervision == "process" else "orm"
     if (path / "summary.json").is_file():
@@ -203,6 +219,10 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
                       pd.read_csv(history) if history.is_file() else pd.DataFrame(),
                       cached=True, supervision=supervision,
                       step_probs=_load_probs(path / "test_probs.npz"))
+    if scale.rm_head not in ("label_token", "likelihood"):
+        raise ValueError(f"rm_head must be 'label_token' or 'likelihood', not {scale.rm_head!r}")
+    if scale.rm_head == "likelihood":
+        return _train_readout(lab, rows, supervision, seed, progress, path)
     fmt = lab_format(lab)
     examples, report = supervision_examples(lab.tokenizer, rows, supervision, fmt)
     rm = scale.rm
@@ -211,8 +231,12 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     torch.manual_seed(seed)
     with quiet_loading():
         model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
+    fields = {}
+    if scale.rm_new_layers:
+        model = add_top_layers(model, scale.rm_new_layers, seed=seed)
+        fields["train_top_layers"] = scale.rm_new_layers
     args = rm.args(path, max_steps=steps, seed=seed, disable_tqdm=not progress,
-                   logging_steps=max(1, steps // scale.rm_logs_per_run))
+                   logging_steps=max(1, steps // scale.rm_logs_per_run), **fields)
     run = train_reward_model(model, lab.tokenizer, examples, args=args, format_config=fmt,
                              kind=kind)
     probs = pool_step_probs(run.reward_model, lab.pools["test"])
@@ -226,6 +250,59 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
     (path / "summary.json").write_text(json.dumps(summary, indent=2))
     return LabRun(path, summary, run.history, supervision=supervision, step_probs=probs,
                   _reward_model=run.reward_model)
+
+
+def readout_targets(rows: pd.DataFrame, supervision: str) -> list:
+    """What a :class:`~prm_lib.lab.readout.LikelihoodReadout` trains on, per sample row:
+    process, 1/0 per step (good or neutral / bad) up to and including the first bad
+    step; outcome, one 1/0 (the final answer's, or the checker's verdict on every step)."""
+    if supervision == "process":
+        out = []
+        for ratings in rows["ratings"]:
+            r = [int(g) for g in ratings]
+            n = r.index(-1) + 1 if -1 in r else len(r)
+            out.append([int(g >= 0) for g in r[:n]])
+        return out
+    if supervision not in _LABEL_COLUMNS:
+        raise ValueError(f"unknown supervision {supervision!r}; choose one of {SUPERVISIONS}")
+    return [int(bool(v)) for v in rows[_LABEL_COLUMNS[supervision]]]
+
+
+def _train_readout(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,
+                   progress: bool, path: Path) -> LabRun:
+    """:func:`train_lab_rm` for ``rm_head="likelihood"`` (see :mod:`prm_lib.lab.readout`)."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from .readout import train_readout
+
+    scale, rm = lab.scale, lab.scale.rm
+    rows = rows[rows["steps"].map(len) > 0]
+    kind = "prm" if supervision == "process" else "orm"
+    steps = max(scale.rm_steps_min,
+                math.ceil(rm.num_train_epochs * len(rows) / rm.per_device_train_batch_size))
+    torch.manual_seed(seed)
+    with quiet_loading():
+        model = LlamaForCausalLM.from_pretrained(lab.path / "generator")
+    targets = readout_targets(rows, supervision)
+    readout, history = train_readout(
+        model, lab.tokenizer, list(rows["problem"]), [list(s) for s in rows["steps"]],
+        targets, kind, max_steps=steps, learning_rate=rm.learning_rate,
+        batch_size=rm.per_device_train_batch_size, warmup_ratio=rm.warmup_ratio, seed=seed,
+        max_length=scale.generator.max_length,
+        logging_steps=max(1, steps // scale.rm_logs_per_run), progress=progress)
+    readout.save_pretrained(path / "final")
+    probs = pool_step_probs(readout, lab.pools["test"])
+    summary = {"supervision": supervision, "kind": kind, "head": "likelihood", "seed": seed,
+               "samples": len(rows), "examples": len(rows),
+               "labels": int(sum(len(t) if isinstance(t, list) else 1 for t in targets)),
+               "steps": steps, "seconds": round(float(history["seconds"].iloc[-1]), 2),
+               "alpha": readout.alpha.item(), "beta": readout.beta.item()}
+    _save_probs(path / "test_probs.npz", probs)
+    history.to_csv(path / "history.csv", index=False)
+    (path / "summary.json").write_text(json.dumps(summary, indent=2))
+    return LabRun(path, summary, history, supervision=supervision, step_probs=probs,
+                  _reward_model=readout)
 
 
 def solved_at_pool(lab: Laboratory, scores: np.ndarray, n: int | None = None,
