@@ -35,47 +35,60 @@ from prm_lib.lab import (build_lab, generator_loglik, pick_profile, reference_li
                          select_uniform, solved_at_pool, train_lab_rm)
 
 
+#: The paper's head (a label token after each step) with the settings the laboratory's
+#: reward models used before the likelihood readout: the base of every label-token recipe.
+LABEL_TOKEN = {"rm_head": "label_token", "rm__learning_rate": 1e-3, "rm__num_train_epochs": 2,
+               "rm_steps_min": 60}
+
 #: name -> (supervision, labeled samples per fit problem, reward-model overrides).
 #: ``rm_steps_min``/``rm__*`` are LabConfig fields (see prm_lib.config.LabConfig).
 RECIPES: dict[str, tuple[str, int, dict]] = {
-    "process, book recipe": ("process", 16, {}),
-    "outcome (final answer), book recipe": ("outcome (final answer)", 16, {}),
-    "process, top layer only": ("process", 16, {"rm__train_top_layers": 1}),
-    "process, top 2 layers": ("process", 16, {"rm__train_top_layers": 2}),
-    "process, lr 3e-4, 6 epochs": ("process", 16, {"rm__learning_rate": 3e-4,
-                                                   "rm__num_train_epochs": 6}),
-    "process, full-vocabulary loss": ("process", 16, {"rm__loss": "full_vocab"}),
-    "process, 10 epochs": ("process", 16, {"rm__num_train_epochs": 10}),
+    "process, label token": ("process", 16, LABEL_TOKEN),
+    "outcome (final answer), label token": ("outcome (final answer)", 16, LABEL_TOKEN),
+    "process, top layer only": ("process", 16, LABEL_TOKEN | {"rm__train_top_layers": 1}),
+    "process, top 2 layers": ("process", 16, LABEL_TOKEN | {"rm__train_top_layers": 2}),
+    "process, lr 3e-4, 6 epochs": ("process", 16, LABEL_TOKEN | {
+        "rm__learning_rate": 3e-4, "rm__num_train_epochs": 6}),
+    "process, full-vocabulary loss": ("process", 16, LABEL_TOKEN | {"rm__loss": "full_vocab"}),
+    "process, 10 epochs": ("process", 16, LABEL_TOKEN | {"rm__num_train_epochs": 10}),
     "outcome (final answer), 10 epochs": ("outcome (final answer)", 16,
-                                          {"rm__num_train_epochs": 10}),
-    "process, 64 per problem": ("process", 64, {}),
+                                          LABEL_TOKEN | {"rm__num_train_epochs": 10}),
+    "process, 64 per problem": ("process", 64, LABEL_TOKEN),
     "process, 64 per problem, top layer only, 4 epochs": (
-        "process", 64, {"rm__train_top_layers": 1, "rm__num_train_epochs": 4}),
+        "process", 64, LABEL_TOKEN | {"rm__train_top_layers": 1, "rm__num_train_epochs": 4}),
     # the generator's layers kept as they are, new layers on top learn to read them
-    "process, 2 new layers": ("process", 16, {"rm_new_layers": 2}),
+    "process, 2 new layers": ("process", 16, LABEL_TOKEN | {"rm_new_layers": 2}),
     "outcome (final answer), 2 new layers": ("outcome (final answer)", 16,
-                                             {"rm_new_layers": 2}),
-    "outcome (checker), 2 new layers": ("outcome (checker)", 16, {"rm_new_layers": 2}),
-    "process, 2 new layers, 6 epochs": ("process", 16, {"rm_new_layers": 2,
-                                                        "rm__num_train_epochs": 6}),
-    "process, 1 new layer": ("process", 16, {"rm_new_layers": 1}),
-    "process, 3 new layers": ("process", 16, {"rm_new_layers": 3}),
-    "process, 2 new layers, 64 per problem": ("process", 64, {"rm_new_layers": 2}),
+                                             LABEL_TOKEN | {"rm_new_layers": 2}),
+    "outcome (checker), 2 new layers": ("outcome (checker)", 16,
+                                        LABEL_TOKEN | {"rm_new_layers": 2}),
+    "process, 2 new layers, 6 epochs": ("process", 16, LABEL_TOKEN | {
+        "rm_new_layers": 2, "rm__num_train_epochs": 6}),
+    "process, 1 new layer": ("process", 16, LABEL_TOKEN | {"rm_new_layers": 1}),
+    "process, 3 new layers": ("process", 16, LABEL_TOKEN | {"rm_new_layers": 3}),
+    "process, 2 new layers, 64 per problem": ("process", 64, LABEL_TOKEN | {"rm_new_layers": 2}),
     "process, 2 new layers, 64 per problem, 6 epochs": (
-        "process", 64, {"rm_new_layers": 2, "rm__num_train_epochs": 6}),
+        "process", 64, LABEL_TOKEN | {"rm_new_layers": 2, "rm__num_train_epochs": 6}),
     "process, 2 new layers, 64 per problem, 6 epochs, lr 3e-3": (
-        "process", 64, {"rm_new_layers": 2, "rm__num_train_epochs": 6,
-                        "rm__learning_rate": 3e-3}),
+        "process", 64, LABEL_TOKEN | {"rm_new_layers": 2, "rm__num_train_epochs": 6,
+                                      "rm__learning_rate": 3e-3}),
     # the verdict read from the fine-tuned generator's token probabilities
     # (prm_lib.lab.readout)
     **{f"{sup}, likelihood readout, lr {lr:g}, {ep:g} epochs": (
         sup, 16, {"rm_head": "likelihood", "rm__learning_rate": lr, "rm__num_train_epochs": ep})
        for sup in ("process", "outcome (final answer)", "outcome (checker)")
-       for lr, ep in ((3e-5, 2), (1e-4, 2), (1e-4, 4), (3e-4, 2))},
+       for lr, ep in ((3e-5, 2), (1e-4, 2), (1e-4, 4), (3e-4, 2), (3e-4, 1), (1e-3, 1))},
     "process, likelihood readout, untrained": (
         "process", 16, {"rm_head": "likelihood", "rm__learning_rate": 0.0,
                         "rm__num_train_epochs": 0, "rm_steps_min": 1}),
 }
+
+
+#: What the script runs by default: the paper's head next to the likelihood readout under
+#: the three supervisions (every other recipe of RECIPES by name, with --recipes).
+DEFAULT = ["process, label token", "outcome (final answer), label token",
+           "process, 10 epochs", "process, 2 new layers", "outcome (final answer), 2 new layers",
+           *[n for n in RECIPES if "likelihood readout" in n]]
 
 
 def validation_lab(lab, fit_share: float = 0.75):
@@ -122,7 +135,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="laptop")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    ap.add_argument("--recipes", nargs="*", default=list(DEFAULT), choices=list(RECIPES),
+                    help="recipes to try (default: DEFAULT, the laboratory's comparison)")
     ap.add_argument("--lab", nargs="*", default=[], metavar="FIELD=VALUE",
                     help="laboratory fields to change (LabConfig; __ for nested fields)")
     args = ap.parse_args()

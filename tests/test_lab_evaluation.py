@@ -103,6 +103,13 @@ def test_scoring_rule_table_has_the_four_rules_beside_table_4(lab, runs):
     assert table["paper"].tolist() == [78.2, 77.6, 77.4, 77.8] == list(PAPER_TABLE_4.values())
     first = table.loc["product, neutral = correct", "mean"]
     assert first == ex.solved_at_pool(lab, runs["prm"].scores(), n_trials=7, seed=2)
+    # at N = the pool: each rule's paired difference from the paper's choice, interval
+    assert table.loc["product, neutral = correct", ["difference", "low", "high"]].tolist() \
+        == [0, 0, 0]
+    assert ((table["low"] <= table["difference"] + 1e-9)
+            & (table["difference"] <= table["high"] + 1e-9)).all()
+    assert "difference" not in ev.scoring_rule_table(lab.pools["test"], runs["prm"], n=1,
+                                                     n_trials=3)
     with pytest.raises(ValueError):
         ev.scoring_rule_table(lab.pools["test"], runs["orm"])
 

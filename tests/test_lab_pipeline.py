@@ -129,10 +129,44 @@ def test_log_fits_and_efficiency_ratio():
     assert r["ratio"] == pytest.approx(3) and r["low"] == pytest.approx(3)
 
 
+def test_efficiency_ratio_resamples_problems_when_it_has_them():
+    """Per-problem results: the point estimate is the slope ratio of the means; the
+    interval also resamples problems, so problems that disagree widen it."""
+    rng = np.random.default_rng(0)
+    sizes = np.array([1, 2, 4, 8] * 3)
+    rows = []
+    for sel, gain in (("active", 6), ("uniform", 2)):
+        for k in sizes:
+            # 40 problems whose gains differ (the mean gain is `gain` per doubling)
+            per = 10 + gain * np.log2(k) * rng.permutation(np.linspace(0, 2, 40))
+            rows.append({"size": k, "selection": sel, "solved": per.mean(), "per_problem": per})
+    curve = pd.DataFrame(rows)
+    r = ex.efficiency_ratio(curve, "active", "uniform", n_boot=200)
+    flat = ex.efficiency_ratio(curve.drop(columns="per_problem"), "active", "uniform", n_boot=200)
+    assert r["ratio"] == pytest.approx(flat["ratio"])
+    assert r["over"] == "runs and test problems" and flat["over"] == "runs"
+    assert r["high"] - r["low"] > flat["high"] - flat["low"]
+    assert r["low"] < r["ratio"] < r["high"]
+
+
+def test_solved_per_problem_is_the_best_of_n_at_the_whole_pool(lab):
+    pool = lab.pools["test"]
+    rng = np.random.default_rng(0)
+    scores = rng.random(len(pool))
+    per = ex.solved_per_problem(lab, scores)
+    assert per.shape == (lab.scale.test_problems,)
+    assert per.mean() == pytest.approx(ex.solved_at_pool(lab, scores))
+    # the oracle solves every problem that has a right sample; NaN scores pick nothing
+    oracle = ex.solved_per_problem(lab, pool["is_correct"].to_numpy(float))
+    assert (oracle == 100 * pool.groupby("problem_index")["is_correct"].any()).all()
+    assert (ex.solved_per_problem(lab, np.full(len(pool), np.nan)) == 0).all()
+
+
 def test_data_curve_tiny(lab):
     curve = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False)
     assert list(curve.columns[:4]) == ["supervision", "selection", "size", "seed"]
     assert 0 <= curve.solved.iloc[0] <= 100
+    assert curve.per_problem.iloc[0].mean() == pytest.approx(curve.solved.iloc[0])
 
 
 def test_efficiency_ratio_is_nan_without_a_baseline_slope():

@@ -22,13 +22,15 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(["LabProblem", "make_problems", "reference_steps", "check_steps"],
-                    "problems"),
+    **dict.fromkeys(["LabProblem", "make_problems", "reference_steps", "check_steps",
+                     "misconceptions"], "problems"),
     **dict.fromkeys(["Laboratory", "build_lab"], "build"),
     **dict.fromkeys(["SUPERVISIONS", "LabRun", "train_lab_rm", "solved_at_pool",
+                     "solved_per_problem",
                      "select_uniform", "select_active", "data_curve", "fit_log_lines",
                      "efficiency_ratio", "sample_shares", "reference_lines",
-                     "generator_loglik", "pick_profile", "readout_targets"], "experiments"),
+                     "generator_loglik", "pick_profile", "readout_targets", "pool_step_probs"],
+                    "experiments"),
     **dict.fromkeys(["LikelihoodReadout", "train_readout"], "readout"),
     **dict.fromkeys(["LABELS", "powers_of_two", "lab_reward_models", "scored_test_pool",
                      "score_columns", "scoring_rule_table", "neutral_step_summary",

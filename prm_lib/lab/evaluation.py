@@ -25,7 +25,7 @@ import pandas as pd
 from ..best_of_n import best_of_n
 from ..paper import PAPER_TABLE_4
 from ..reward_model import SCORING_RULES
-from .experiments import SUPERVISIONS, LabRun, select_uniform, train_lab_rm
+from .experiments import SUPERVISIONS, LabRun, select_uniform, top_pick_solved, train_lab_rm
 from .build import Laboratory
 
 __all__ = [
@@ -132,7 +132,9 @@ def scoring_rule_table(pool: pd.DataFrame, prm: LabRun, n: int | None = None,
         one row per rule of :data:`~prm_lib.reward_model.SCORING_RULES` (index: its name):
         ``aggregate``, ``neutral``, ``mean``, ``std`` (over trials) and ``paper``
         (:data:`~prm_lib.paper.PAPER_TABLE_4`, best-of-1860). Every rule sees the same
-        shuffles.
+        shuffles. At N = the whole pool also ``difference``, each rule minus the paper's
+        choice (product, neutral = correct) in points, with ``low``/``high``, its paired
+        90% bootstrap interval over the test problems (2,000 resamples, seeded).
     """
     if prm.kind != "prm":
         raise ValueError("scoring rules apply to a PRM run (kind 'prm')")
@@ -144,7 +146,18 @@ def scoring_rule_table(pool: pd.DataFrame, prm: LabRun, n: int | None = None,
         rows.append({"rule": name, "aggregate": rule, "neutral": neutral,
                      "mean": float(res.mean[0]), "std": float(res.std[0]),
                      "paper": PAPER_TABLE_4.get(name, np.nan)})
-    return pd.DataFrame(rows).set_index("rule")
+    table = pd.DataFrame(rows).set_index("rule")
+    if n >= int(pool.groupby("problem").size().max()):
+        per = {name: top_pick_solved(pool, prm.scores(rule, neutral))
+               for name, (rule, neutral) in SCORING_RULES.items()}
+        base = per[next(iter(SCORING_RULES))]
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, len(base), (2000, len(base)))
+        for name, v in per.items():
+            boot = (v - base)[draws].mean(1)
+            table.loc[name, ["difference", "low", "high"]] = [
+                float((v - base).mean()), *np.percentile(boot, [5, 95])]
+    return table
 
 
 def neutral_step_summary(pool: pd.DataFrame) -> pd.Series:

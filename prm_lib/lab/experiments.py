@@ -47,6 +47,7 @@ __all__ = [
     "train_lab_rm",
     "pool_step_probs",
     "solved_at_pool",
+    "solved_per_problem",
     "select_uniform",
     "select_active",
     "data_curve",
@@ -277,7 +278,8 @@ def _train_readout(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: 
     from .readout import train_readout
 
     scale, rm = lab.scale, lab.scale.rm
-    rows = rows[rows["steps"].map(len) > 0]
+    n_samples = len(rows)
+    rows = rows[rows["steps"].map(len) > 0]  # a sample without a step has nothing to read
     kind = "prm" if supervision == "process" else "orm"
     steps = max(scale.rm_steps_min,
                 math.ceil(rm.num_train_epochs * len(rows) / rm.per_device_train_batch_size))
@@ -294,7 +296,7 @@ def _train_readout(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: 
     readout.save_pretrained(path / "final")
     probs = pool_step_probs(readout, lab.pools["test"])
     summary = {"supervision": supervision, "kind": kind, "head": "likelihood", "seed": seed,
-               "samples": len(rows), "examples": len(rows),
+               "samples": n_samples, "examples": len(rows),
                "labels": int(sum(len(t) if isinstance(t, list) else 1 for t in targets)),
                "steps": steps, "seconds": round(float(history["seconds"].iloc[-1]), 2),
                "alpha": readout.alpha.item(), "beta": readout.beta.item()}
@@ -313,6 +315,26 @@ def solved_at_pool(lab: Laboratory, scores: np.ndarray, n: int | None = None,
     n = n or lab.scale.test_pool
     res = best_of_n(pool, "score", ns=[n], n_trials=n_trials or lab.scale.trials, seed=seed)
     return float(res.mean[0])
+
+
+def solved_per_problem(lab: Laboratory, scores: np.ndarray) -> np.ndarray:
+    """Per test problem (in problem order), % solved by best-of-N at N = the whole test
+    pool: 100 when the top-scored sample's final answer is right, the share of right
+    answers among tied top samples, 0 when every score is NaN. Its mean is what
+    :func:`solved_at_pool` measures at N = the pool; resampling its entries resamples
+    problems (:func:`efficiency_ratio`)."""
+    return top_pick_solved(lab.pools["test"], scores)
+
+
+def top_pick_solved(pool: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
+    """:func:`solved_per_problem` for any sample table (problems in index order)."""
+    s = pd.Series(np.asarray(scores, float)).fillna(-np.inf).to_numpy()
+    right = pool["is_correct"].to_numpy(bool)
+    out = []
+    for _, idx in pool.groupby("problem_index", sort=True).indices.items():
+        top = idx[s[idx] == s[idx].max()] if np.isfinite(s[idx]).any() else idx[:0]
+        out.append(100.0 * right[top].mean() if len(top) else 0.0)
+    return np.array(out)
 
 
 def select_uniform(pool: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
@@ -356,7 +378,7 @@ def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
     from ``selector_scores[s]`` (scores of the training pool by the selector of seed s).
 
     Returns one row per run: supervision, selection, size, seed, samples, solved (%),
-    seconds.
+    seconds, per_problem (:func:`solved_per_problem`, for intervals over problems).
     """
     from ..progress import progress_bar
 
@@ -374,9 +396,11 @@ def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
         else:
             raise ValueError(f"selection must be 'uniform' or 'active', not {selection!r}")
         run = train_lab_rm(lab, chosen, sup, seed=s)
+        scores = run.scores()
         rows.append({"supervision": sup, "selection": selection, "size": k, "seed": s,
-                     "samples": len(chosen), "solved": solved_at_pool(lab, run.scores()),
-                     "seconds": run.summary["seconds"]})
+                     "samples": len(chosen), "solved": solved_at_pool(lab, scores),
+                     "seconds": run.summary["seconds"],
+                     "per_problem": solved_per_problem(lab, scores)})
     return pd.DataFrame(rows)
 
 
@@ -403,38 +427,52 @@ def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = 
                      n_boot: int = 2000, seed: int = 0) -> dict:
     """How much more data-efficient ``better`` is than ``baseline``: the ratio of the
     slopes of their best-fit lines against log data size (the paper's measure, about
-    2.6 for active learning), with a bootstrap 90% interval that resamples the runs of
-    each size.
+    2.6 for active learning), with a bootstrap 90% interval.
 
-    Returns ``{"ratio", "low", "high", "slopes"}``. The ratio is NaN (no warning) when the
-    baseline's slope is 0, e.g. when no run solves anything (resamples with a zero
-    baseline slope are left out of the interval); it only means "times as
-    data-efficient" when both slopes are positive.
+    Each resample draws the runs of each size with replacement and, when ``curve`` has a
+    ``per_problem`` column (:func:`data_curve`'s), the test problems too, the same
+    problems for both curves (a paired comparison: another draw of test problems moves
+    both lines). Without it, only the runs are resampled.
+
+    Returns ``{"ratio", "low", "high", "slopes", "over"}`` (``over``: what was
+    resampled). The ratio is NaN (no warning) when the baseline's slope is 0, e.g. when
+    no run solves anything (resamples with a zero baseline slope are left out of the
+    interval); it only means "times as data-efficient" when both slopes are positive.
     """
     rng = np.random.default_rng(seed)
+    by_problem = "per_problem" in curve.columns
 
-    def xy(g):
-        return np.log2(g["size"].to_numpy(float)), g["solved"].to_numpy(float)
+    def parts(g):
+        x = np.log2(g["size"].to_numpy(float))
+        y = (np.stack(g["per_problem"].to_numpy()) if by_problem
+             else g["solved"].to_numpy(float)[:, None])
+        return x, y
 
     def slope(x, y):
         return np.polyfit(x, y, 1)[0]
 
-    def resample(x, y):  # the runs of each size, drawn with replacement
-        idx = np.concatenate([rng.choice(np.flatnonzero(x == v), size=(x == v).sum())
-                              for v in np.unique(x)])
-        return x[idx], y[idx]
+    def runs(x):  # the runs of each size, drawn with replacement
+        return np.concatenate([rng.choice(np.flatnonzero(x == v), size=(x == v).sum())
+                               for v in np.unique(x)])
 
     def divide(a, b):
         return a / b if b != 0 else float("nan")
 
-    (xa, ya), (xb, yb) = xy(curve[curve[by] == better]), xy(curve[curve[by] == baseline])
-    ratio = divide(slope(xa, ya), slope(xb, yb))
-    boots = np.array([divide(slope(*resample(xa, ya)), slope(*resample(xb, yb)))
-                      for _ in range(n_boot)])
+    (xa, ya), (xb, yb) = parts(curve[curve[by] == better]), parts(curve[curve[by] == baseline])
+    ratio = divide(slope(xa, ya.mean(1)), slope(xb, yb.mean(1)))
+    boots = []
+    for _ in range(n_boot):
+        cols = rng.integers(0, ya.shape[1], ya.shape[1]) if by_problem else np.arange(1)
+        ia, ib = runs(xa), runs(xb)
+        boots.append(divide(slope(xa[ia], ya[ia][:, cols].mean(1)),
+                            slope(xb[ib], yb[ib][:, cols].mean(1))))
+    boots = np.array(boots)
     boots = boots[np.isfinite(boots)]
     lo, hi = np.percentile(boots, [5, 95]) if len(boots) else (np.nan, np.nan)
     return {"ratio": float(ratio), "low": float(lo), "high": float(hi),
-            "slopes": {better: float(slope(xa, ya)), baseline: float(slope(xb, yb))}}
+            "slopes": {better: float(slope(xa, ya.mean(1))),
+                       baseline: float(slope(xb, yb.mean(1)))},
+            "over": "runs and test problems" if by_problem else "runs"}
 
 
 def sample_shares(rows: pd.DataFrame) -> pd.Series:
