@@ -59,6 +59,10 @@ def test_an_orm_reads_the_product_of_the_step_verdicts(tiny):
     assert orm.shape == (3, 2)
     np.testing.assert_allclose(orm[:, 1], np.cumprod(prm[:, 2]), rtol=1e-6)
     assert ex.solution_scores("orm", [orm])[0] == pytest.approx(np.prod(prm[:, 2]))
+    # score(), as a RewardModel's (the step-score widget calls it)
+    reader = LikelihoodReadout(model, tok, "orm")
+    assert reader.score(PROBLEM, GOOD) == pytest.approx(np.prod(prm[:, 2]), rel=1e-5)
+    assert reader.score([PROBLEM, PROBLEM], [GOOD, BAD]).shape == (2,)
 
 
 def test_a_solution_without_steps_and_mismatched_inputs(tiny):

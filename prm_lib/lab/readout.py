@@ -161,6 +161,18 @@ class LikelihoodReadout:
                         out[i] = np.stack([1 - right, right], 1)
         return out
 
+    def score(self, problems, steps, rule: str = "product", neutral: str = "positive",
+              batch_size: int = 256):
+        """As :meth:`prm_lib.reward_model.RewardModel.score`: one solution (a str and its
+        steps) gives a float, a batch an array; a PRM's :func:`solution_score` under
+        ``rule``, an ORM's P(right)."""
+        from ..reward_model import solution_scores
+
+        if isinstance(problems, str):
+            return float(self.score([problems], [steps], rule, neutral, batch_size)[0])
+        return solution_scores(self.kind, self.step_probabilities(problems, steps, batch_size),
+                               rule, neutral)
+
     def save_pretrained(self, path: str | Path) -> Path:
         from ..progress import quiet_loading
 
