@@ -2,9 +2,12 @@
 curves of the paper's Figure 4, active learning (Section 4.2) and scoring rules.
 
 Every reward model starts from the generator's weights (as the paper's reward models start
-from the base model) and is trained with :func:`prm_lib.training.train_reward_model`, the
-same code that trains the PRM800K models of chapters 2-3. The three kinds of supervision
-label the **same samples**:
+from the base model). The laboratory's ``rm_head`` says where it reads a step's verdict:
+``"likelihood"`` (the default), from the fine-tuned generator's probability of the tokens
+the step writes (:mod:`prm_lib.lab.readout`); ``"label_token"``, the paper's label token
+after each step, trained with :func:`prm_lib.training.train_reward_model`, the same code
+that trains the PRM800K models of chapters 2-3. The three kinds of supervision label the
+**same samples**:
 
 * ``"process"``: every step rated by the checker, up to the first bad step (the
   stand-in for the paper's PRM_large, which is exact here);
@@ -193,6 +196,9 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
                  progress: bool = False, tag: str = "") -> LabRun:
     """Train a reward model from the generator's weights on ``rows`` (samples of the
     training pool) under ``supervision``, and score the test pool with it; cached.
+    ``lab.scale.rm_head`` picks the reward model (see the module's docstring); with
+    ``rm_new_layers`` a label-token model gets new layers on the frozen generator
+    (:func:`~prm_lib.training.add_top_layers`).
 
     The training settings are the laboratory's ``rm``: the number of optimizer steps is
     ``rm.num_train_epochs`` passes over the examples, but at least ``rm_steps_min`` (small
