@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["FormatConfig", "prm_examples", "orm_examples", "complete_solutions"],
                     "formatting"),
     **dict.fromkeys(["load_causal_lm", "load_tokenizer"], "models"),
-    **dict.fromkeys(["RewardModel", "SCORING_RULES", "solution_score",
+    **dict.fromkeys(["RewardModel", "SCORING_RULES", "solution_score", "solution_scores",
                      "step_correct_probability", "orm_score"], "reward_model"),
     **dict.fromkeys(["RewardConfig", "RewardTrainer", "RewardRun", "train_reward_model"],
                     "training"),

@@ -45,7 +45,8 @@ def test_step_verdicts_are_the_calibrated_least_likely_token(tiny):
     rm = LikelihoodReadout(model, tok, "prm", alpha=2.0, beta=0.5)
     probs = rm.step_probabilities([PROBLEM, PROBLEM], [GOOD, BAD[:2]])
     for p, steps in zip(probs, (GOOD, BAD[:2])):
-        want = [1 / (1 + np.exp(-(2.0 + 0.5 * min(v)))) for v in token_logps(model, tok, PROBLEM, steps)]
+        want = [1 / (1 + np.exp(-(2.0 + 0.5 * min(v))))
+                for v in token_logps(model, tok, PROBLEM, steps)]
         assert p.shape == (len(steps), 3)
         np.testing.assert_allclose(p[:, 2], want, rtol=1e-5)
         np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)

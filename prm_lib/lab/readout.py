@@ -227,7 +227,7 @@ def _loss(z, targets, kind: str):
 def _length_buckets(rng, lengths: np.ndarray, batch_size: int, window: int = 8) -> list[list[int]]:
     """One epoch of batches, in random order: a random permutation cut into windows of
     ``window`` batches, each window sorted by length before it is cut into batches (less
-    padding, about a third fewer tokens here, with batches still drawn at random)."""
+    padding, with batches still drawn at random)."""
     perm = rng.permutation(len(lengths))
     batches = []
     for start in range(0, len(perm), batch_size * window):
