@@ -48,8 +48,9 @@ def bars_follow_batch_switch(module):
 
 @contextlib.contextmanager
 def quiet_loading():
-    """Load models without transformers' "Loading weights" bar: the laboratory loads one
-    model per reward model, dozens a chapter, and one bar each would drown the page."""
+    """Load (or save) models without transformers' "Loading weights" ("Writing model
+    shards") bar: the laboratory loads one model per reward model, dozens a chapter, and
+    one bar each would drown the page."""
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()

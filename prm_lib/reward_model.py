@@ -390,8 +390,11 @@ class RewardModel:
         before = getattr(config, "reward_model", None)
         config.reward_model = {"kind": self.kind, "labels": list(self.labels),
                                "format": asdict(self.format), "bf16": self.bf16}
+        from .progress import quiet_loading
+
         try:
-            self.model.save_pretrained(path, **kwargs)
+            with quiet_loading():  # no "Writing model shards" bar on the page
+                self.model.save_pretrained(path, **kwargs)
         finally:  # the model in memory is left as it was (it may serve another wrapper)
             if before is None:
                 del config.reward_model

@@ -149,7 +149,8 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
                                         progress=progress, misconceptions=facts,
                                         misconception_rate=scale.misconception_rate)
     timings["generator"] = round(time.perf_counter() - t, 1)
-    gen.save_pretrained(path / "generator")
+    with quiet_loading():
+        gen.save_pretrained(path / "generator")
     tok.save_pretrained(path / "generator")
     history.to_csv(path / "generator_history.csv", index=False)
     pools = {}
