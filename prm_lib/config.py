@@ -191,7 +191,7 @@ class LabConfig(_Preset):
     rm: TrainingSettings = TrainingSettings(
         num_train_epochs=1.0, learning_rate=1e-3, per_device_train_batch_size=32,
         per_device_eval_batch_size=32, loss="label_tokens", bf16=False)
-    rm_steps_min: int = 30
+    rm_steps_min: int = 20
     rm_logs_per_run: int = 10
     rm_new_layers: int = 0
     rm_head: str = "likelihood"

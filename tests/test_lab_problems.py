@@ -179,7 +179,7 @@ def test_lab_folder_name_of_a_default_laboratory_is_unchanged():
     settings = {k: v for k, v in cfg.as_dict().items() if k in BUILD_FIELDS}
     settings |= {k: getattr(cfg, k) for k, v in OPTIONAL_BUILD_FIELDS.items()
                  if getattr(cfg, k) != v}
-    key = json.dumps({"scale": settings, "seed": 0, "version": __version__, "sampler": 2},
-                     sort_keys=True, default=str)
+    key = json.dumps({"scale": settings, "seed": 0, "version": __version__, "sampler": 2,
+                      "text": 2}, sort_keys=True, default=str)
     assert lab_dir(cfg, 0).name == f"laptop-seed0-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     assert lab_dir(cfg.with_(domain="chain"), 0) != lab_dir(cfg, 0)

@@ -12,7 +12,7 @@ from prm_lib.lab.generator import GeneratorConfig, PROMPT, lab_tokenizer, new_ge
 from prm_lib.lab.readout import LikelihoodReadout, train_readout
 from prm_lib.training import add_top_layers, freeze_below
 
-PROBLEM = "Last digit of (3 + 4) * 2, keeping the last digit at every step?"
+PROBLEM = "Last digit of (3 + 4) * 2?"
 GOOD = ["3 + 4 = 7", "7 * 2 = 4", "# Answer\n\n4"]
 BAD = ["3 + 4 = 7", "7 * 2 = 9", "# Answer\n\n9"]
 

@@ -79,8 +79,10 @@ def lab_dir(scale: LabConfig, seed: int) -> Path:
                  if getattr(scale, k) != default}
     # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
     # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
-    key = json.dumps({"scale": settings, "seed": seed, "version": __version__,
-                      "sampler": 2}, sort_keys=True, default=str)
+    key = {"scale": settings, "seed": seed, "version": __version__, "sampler": 2}
+    if scale.domain == "digits":
+        key["text"] = 2  # 2: the shorter problem text ("Last digit of ...?")
+    key = json.dumps(key, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
 

@@ -96,7 +96,8 @@ class LabProblem:
         for i, (op, b) in enumerate(self.ops):
             expr = f"({expr}) {op} {b}" if i else f"{expr} {op} {b}"
         if self.modulus == 10:
-            return f"Last digit of {expr}, keeping the last digit at every step?"
+            # short: the prompt is most of every sequence the laboratory trains on
+            return f"Last digit of {expr}?"
         return f"Last two digits of {expr}?"
 
     @property
