@@ -313,7 +313,19 @@ def plot_data_curves(
                   for value, labels in merged.items()}
     for i, (label, value) in enumerate(references.items()):
         ax.axhline(value, color="0.35", lw=1, ls=[":", "-."][i % 2])
-        ax.annotate(label, (curve["size"].min(), value), xytext=(2, 3),
+    # the y axis starts 10 points below the lowest line, on a multiple of 10 (from 0 when
+    # something is near it): the curves are what the figure compares
+    lowest = min([float(curve["solved"].min()), *references.values()])
+    bottom = max(-2.0, 10 * np.floor((lowest - 10) / 10))
+    highest = max([float(curve["solved"].max()), *references.values()])
+    top = max(bottom + 10, ax.get_ylim()[1], highest + 0.08 * (highest - bottom))
+    ax.set_ylim(bottom, top)
+    # line labels at the left, pushed apart so close lines keep readable labels
+    gap, placed = 0.06 * (top - bottom), []
+    for label, value in sorted(references.items(), key=lambda kv: kv[1]):
+        y = max(value, placed[-1] + gap) if placed else value
+        placed.append(y)
+        ax.annotate(label, (curve["size"].min(), y), xytext=(2, 2),
                     textcoords="offset points", fontsize=8, color="0.25")
     ax.set_xscale("log", base=2)
     sizes = sorted(curve["size"].unique())
@@ -323,7 +335,6 @@ def plot_data_curves(
     ax.set_ylabel("% of test problems solved (best-of-N)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)  # clear of every curve
-    ax.set_ylim(-2, max(10, ax.get_ylim()[1]))  # readable even when nothing is solved
     if title:
         ax.set_title(title)
     if paper_note:

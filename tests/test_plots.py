@@ -1,0 +1,31 @@
+"""Figure helpers: what a reader sees must stay readable."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from prm_lib import plot_data_curves  # noqa: E402
+
+
+def test_data_curves_zoom_on_the_curves_and_keep_close_line_labels_apart():
+    sizes = [1, 2, 4] * 2
+    curve = pd.DataFrame({"size": sizes, "solved": [85.0, 88, 91, 84, 87, 92],
+                          "supervision": "process"})
+    refs = {"random pick": 74.9, "majority voting": 73.0, "likelihood": 72.0, "ceiling": 97.0}
+    fig, ax = plt.subplots()
+    plot_data_curves(curve, ax=ax, references=refs)
+    bottom, top = ax.get_ylim()
+    assert bottom == 60 and top > 97  # from a multiple of 10 below the lowest line
+    ys = sorted(t.xy[1] for t in ax.texts if any(k in t.get_text() for k in refs))
+    assert len(ys) == 4 and min(np.diff(ys)) >= 0.06 * (top - bottom) - 1e-9
+    plt.close(fig)
+    # nothing solved (a tiny run): the axis still starts near 0 and shows 10 points
+    empty = curve.assign(solved=0.0)
+    fig, ax = plt.subplots()
+    plot_data_curves(empty, ax=ax, references={"ceiling": 0.0})
+    assert ax.get_ylim()[0] == -2 and ax.get_ylim()[1] >= 8
+    plt.close(fig)
