@@ -2,6 +2,13 @@
 cause on the cached laboratory and chapter 5's reward models, and print one table each.
 
     python experiments/lab_diagnosis.py [--scale laptop] [--seed 0] [--size N]
+                                        [--lab FIELD=VALUE ...]
+
+``--lab`` changes fields of the laboratory as in ``lab_recipe.py``; the output committed in
+``experiments/results/lab_diagnosis_laptop_seed0.txt`` diagnoses the label-token reward
+models of the two-digit chain laboratory: ``--lab domain=chain misconceptions=0
+misconception_rate=0 rm_head=label_token rm__learning_rate=1e-3 rm__num_train_epochs=2
+rm_steps_min=60``.
 
 Reads the laboratory and the reward models chapter 5 trained (the largest data size, seed
 ``--seed``) from the cache, training them if they are missing. Everything is measured on
@@ -32,6 +39,8 @@ from prm_lib import get_scale, labeled_step_auc, within_problem_auc
 from prm_lib.lab import (SUPERVISIONS, build_lab, generator_loglik, pick_profile,
                          select_uniform, solved_at_pool, train_lab_rm)
 
+from lab_recipe import _field  # the scripts run from the repository root
+
 
 def rank_accuracy(pool: pd.DataFrame, scores: np.ndarray, ranks: int = 8) -> pd.Series:
     """% of samples with the right answer at each rank of the score within its problem
@@ -51,11 +60,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=None,
                     help="labeled samples per problem (default: the largest data size)")
+    ap.add_argument("--lab", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="laboratory fields to change (LabConfig; __ for nested fields)")
     args = ap.parse_args()
     pd.set_option("display.width", 160)
 
     start = time.perf_counter()
-    cfg = get_scale(args.scale).lab
+    cfg = get_scale(args.scale).lab.with_(**dict(_field(x) for x in args.lab))
     lab = build_lab(cfg, seed=args.seed, progress=False)
     size = args.size or max(cfg.data_sizes)
     test, train = lab.pools["test"], lab.pools["train"]
