@@ -1,0 +1,30 @@
+"""The experiment scripts run end to end at tiny scale and print their tables."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(script, *args, cache):
+    env = {**os.environ, "PRM_CACHE_DIR": str(cache), "TQDM_DISABLE": "1"}
+    out = subprocess.run([sys.executable, f"experiments/{script}", "--scale", "tiny", *args],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_recipe_search_prints_its_table_without_the_test_pool(tmp_path):
+    out = run("lab_recipe.py", "--recipes", "process, likelihood readout, lr 0.001, 1 epochs",
+              "process, label token", cache=tmp_path)
+    assert "the test pool is not read" in out
+    assert "process, likelihood readout, lr 0.001, 1 epochs" in out
+    assert "process, label token" in out and "majority voting" in out
+    assert "validation: " in out and "held-out training problems" in out
+    assert len(list((tmp_path / "lab").glob("*/rms/*/summary.json"))) == 2
+
+def test_diagnosis_runs_on_a_changed_laboratory(tmp_path):
+    out = run("lab_diagnosis.py", "--lab", "rm_head=label_token", cache=tmp_path)
+    assert "Verification or riskiness" in out
