@@ -25,6 +25,7 @@ def test_recipe_search_prints_its_table_without_the_test_pool(tmp_path):
     assert "validation: " in out and "held-out training problems" in out
     assert len(list((tmp_path / "lab").glob("*/rms/*/summary.json"))) == 2
 
+
 def test_diagnosis_runs_on_a_changed_laboratory(tmp_path):
     out = run("lab_diagnosis.py", "--lab", "rm_head=label_token", cache=tmp_path)
     assert "Verification or riskiness" in out
