@@ -67,3 +67,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_lab(tmp_path_factory):
+    """The tiny laboratory, built once per test module in a cache folder of its own (the
+    module's reward-model runs stay apart from every other module's)."""
+    from prm_lib.lab.build import build_lab
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    mp.delenv("PRM_DATA_DIR", raising=False)
+    yield build_lab("tiny", seed=0, progress=False)
+    mp.undo()

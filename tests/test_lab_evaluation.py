@@ -10,19 +10,14 @@ import pytest
 
 from prm_lib.lab import evaluation as ev
 from prm_lib.lab import experiments as ex
-from prm_lib.lab.build import build_lab
 from prm_lib.paper import PAPER_TABLE_4
 from prm_lib.pools import evaluation_pool
 from prm_lib.reward_model import SCORING_RULES
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PRM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    mp.delenv("PRM_DATA_DIR", raising=False)
-    yield build_lab("tiny", seed=0, progress=False)
-    mp.undo()
+def lab(tiny_lab):
+    return tiny_lab
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,8 @@ from prm_lib.training import RewardRun
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PRM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    yield build_lab("tiny", seed=0, progress=False)
-    mp.undo()
+def lab(tiny_lab):
+    return tiny_lab
 
 
 def test_splits_are_disjoint_by_construction(lab):

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from prm_lib.lab import experiments as ex
-from prm_lib.lab.build import build_lab
 from prm_lib.lab.generator import GeneratorConfig, PROMPT, lab_tokenizer, new_generator
 from prm_lib.lab.readout import LikelihoodReadout, train_readout
 from prm_lib.training import add_top_layers, freeze_below
@@ -129,11 +128,8 @@ def test_readout_targets():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PRM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    yield build_lab("tiny", seed=0, progress=False)
-    mp.undo()
+def lab(tiny_lab):
+    return tiny_lab
 
 
 def test_laboratory_runs_of_either_head_are_cached_apart(lab):
