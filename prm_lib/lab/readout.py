@@ -99,9 +99,6 @@ class LikelihoodReadout:
         self.beta = torch.nn.Parameter(torch.tensor(float(beta)))
         self.labels = PRM_LABELS if kind == "prm" else ORM_LABELS
 
-    def parameters(self):
-        return [*self.model.parameters(), self.alpha, self.beta]
-
     def step_logits(self, encoded: Sequence[tuple[list[int], list[int]]]):
         """``alpha + beta * m_k`` for every step of a batch of encoded solutions
         (:func:`_encode`) -> a tensor [B, K] (K: most steps in the batch; NaN past a
