@@ -32,7 +32,8 @@ import pandas as pd
 
 from prm_lib import get_scale, labeled_step_auc, within_problem_auc
 from prm_lib.lab import (build_lab, generator_loglik, pick_profile, reference_lines,
-                         select_uniform, solved_at_pool, train_lab_rm)
+                         select_uniform, solved_at_pool, train_lab_rm,
+                         validation_lab)
 
 
 #: The paper's head (a label token after each step) with the settings the laboratory's
@@ -89,21 +90,6 @@ RECIPES: dict[str, tuple[str, int, dict]] = {
 DEFAULT = ["process, label token", "outcome (final answer), label token",
            "process, 10 epochs", "process, 2 new layers", "outcome (final answer), 2 new layers",
            *[n for n in RECIPES if "likelihood readout" in n]]
-
-
-def validation_lab(lab, fit_share: float = 0.75):
-    """A copy of ``lab`` whose reward models train on the first ``fit_share`` of the
-    training problems and are evaluated on every sample of the rest. The test pool is
-    not in it."""
-    train = lab.pools["train"]
-    n_fit = int(fit_share * lab.scale.train_problems)
-    fit = train[train.problem_index < n_fit].reset_index(drop=True)
-    held = train[train.problem_index >= n_fit].reset_index(drop=True)
-    return dataclasses.replace(
-        lab, pools={"train": fit, "test": held},
-        problems={"train": lab.problems["train"], "test": lab.problems["train"]},
-        scale=lab.scale.with_(test_problems=lab.scale.train_problems - n_fit,
-                              test_pool=lab.scale.train_pool))
 
 
 def evaluate(lab, scores, step_probs=None) -> dict:

@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["step_items", "item_ratings", "item_problems", "first_error_sets"],
                     "items"),
     **dict.fromkeys(["score_items", "score_items_shared_prefix", "reuse_scores",
-                     "first_error_step_probs"], "scoring"),
+                     "first_error_step_probs", "item_token_ends"], "scoring"),
     **dict.fromkeys(["step_auc", "within_problem_auc", "solution_auc", "labeled_step_auc",
                      "calibration_table",
                      "predict_first_error", "first_error_metrics", "best_threshold"],

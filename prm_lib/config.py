@@ -220,6 +220,10 @@ class Scale(_Preset):
             scoring sequence, in tokens).
         prm, orm: the book's PRM and ORM runs.
         eval_problems: test problems whose steps are scored (None: all 101).
+        eval_max_length: the longest sequence the evaluation reads, in tokens
+            (:meth:`~prm_lib.reward_model.RewardModel.with_max_length`): long enough for
+            every phase-1 test step (the longest ends at 1,736 SmolLM2 tokens), so no
+            step is left out for its length. Training stays at ``format.max_length``.
     """
 
     name: str
@@ -231,6 +235,7 @@ class Scale(_Preset):
     prm: RunConfig = field(default_factory=RunConfig)
     orm: RunConfig = field(default_factory=RunConfig)
     eval_problems: int | None = None
+    eval_max_length: int = 2048
 
     def describe(self) -> str:
         """One line for figure captions: model, data size, lengths."""

@@ -294,6 +294,24 @@ class RewardModel:
         device = next(self.model.parameters()).device
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
+    def with_max_length(self, max_length: int) -> "RewardModel":
+        """The same model (shared, not copied) reading sequences of up to ``max_length``
+        tokens: for evaluation, where a step that ends beyond the training length would
+        otherwise get a NaN row. A causal model's verdict at a step does not depend on
+        the length limit, only on whether the step fits under it.
+
+        Raises:
+            ValueError: ``max_length`` is beyond the model's positions
+                (``max_position_embeddings``).
+        """
+        from dataclasses import replace
+
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit is not None and max_length > limit:
+            raise ValueError(f"max_length={max_length} is beyond the {limit} positions "
+                             f"{type(self.model).__name__} was built for")
+        return replace(self, format=replace(self.format, max_length=max_length))
+
     # ---------------------------------------------------------------- scoring
 
     def step_probabilities(

@@ -81,6 +81,7 @@ __all__ = [
     "SharedPrefixPlan",
     "shared_prefix_plan",
     "score_items_shared_prefix",
+    "item_token_ends",
 ]
 
 #: ``score_fn(problems, steps) -> [array [n_steps, 3] of P(-1), P(0), P(+1)] per solution``.
@@ -407,6 +408,15 @@ def _prefix_length(tokens: SolutionTokens, problem: str, ends: list[int],
     if shared_steps:
         return ends[shared_steps - 1] + 1
     return len(tokens(tokens.config.prompt_template.format(problem=problem)))
+
+
+def item_token_ends(reward_model, items: Sequence[StepItem]) -> np.ndarray:
+    """Where each item's step ends, in tokens of the reward model's sequence (the
+    position its verdict is read at): a step is read when this is below
+    ``reward_model.format.max_length``."""
+    tokens = SolutionTokens(reward_model.tokenizer, reward_model.format)
+    return np.array([tokens.encode(it.problem, list(it.steps))[1][-1] for it in items],
+                    dtype=int)
 
 
 def score_items_shared_prefix(

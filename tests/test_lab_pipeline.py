@@ -159,6 +159,35 @@ def test_solved_per_problem_is_the_best_of_n_at_the_whole_pool(lab):
     assert (ex.solved_per_problem(lab, np.full(len(pool), np.nan)) == 0).all()
 
 
+def test_top_pick_passes_over_samples_without_an_answer_as_best_of_n_does():
+    pool = pd.DataFrame({"problem": ["a"] * 3 + ["b"] * 2, "problem_index": [0, 0, 0, 1, 1],
+                         "answer": [None, "7", "3", "1", "1"],
+                         "is_correct": [False, True, False, False, False]})
+    # a's top score has no answer: the pick is the right "7"; b's two scores tie
+    per = ex.top_pick_solved(pool, np.array([0.9, 0.5, 0.2, 0.4, 0.4]), n_trials=20)
+    assert per.tolist() == [100.0, 0.0]
+    per = ex.top_pick_solved(pool, np.array([0.1, 0.5, 0.7, np.nan, np.nan]), n_trials=20)
+    assert per.tolist() == [0.0, 0.0]
+
+
+def test_validation_lab_holds_training_problems_only(lab):
+    from prm_lib.lab import validation_lab
+
+    val = validation_lab(lab)
+    fit, held = val.pools["train"], val.pools["test"]
+    assert set(fit.problem_index).isdisjoint(held.problem_index)
+    assert set(fit.problem) | set(held.problem) == set(lab.pools["train"].problem)
+    assert set(held.problem).isdisjoint(lab.pools["test"].problem)
+    assert val.scale.test_problems == held.problem_index.nunique()
+    assert val.scale.test_pool == lab.scale.train_pool
+    run = ex.train_lab_rm(val, ex.select_uniform(fit, 1, seed=0), "process", seed=0)
+    assert len(run.scores()) == len(held)
+    test_run = ex.train_lab_rm(lab, ex.select_uniform(fit, 1, seed=0), "process", seed=0)
+    assert run.path != test_run.path  # the pool a run is evaluated on is in its key
+    with pytest.raises(ValueError, match="fit_share"):
+        validation_lab(lab, fit_share=1.0)
+
+
 def test_data_curve_tiny(lab):
     curve = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False)
     assert list(curve.columns[:4]) == ["supervision", "selection", "size", "seed"]

@@ -240,6 +240,36 @@ def test_real_phase1_test_solutions(model_and_tokenizer, data_dir):
     np.testing.assert_allclose(shared, ref, atol=ATOL, rtol=0)
 
 
+def test_evaluation_length_reads_every_step_the_training_length_cuts(model_and_tokenizer,
+                                                                      data_dir):
+    test = load_prm800k("test", data_dir=data_dir, download=False)
+    items = step_items(test[:10])
+    short = prm(model_and_tokenizer, max_length=512)
+    long = short.with_max_length(2048)
+    assert long.model is short.model and short.format.max_length == 512
+    cut = score_items_shared_prefix(short, items, progress=False)
+    full = score_items_shared_prefix(long, items, progress=False)
+    assert np.isnan(cut).any() and not np.isnan(full).any()
+    kept = ~np.isnan(cut).any(axis=1)
+    np.testing.assert_allclose(full[kept], cut[kept], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(full, one_pass_per_item(long, items), atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="positions"):
+        short.with_max_length(100_000)
+
+
+def test_every_phase1_test_step_fits_the_evaluation_length(data_dir):
+    from prm_lib import get_scale
+    from prm_lib.formatting import SolutionTokens
+    from prm_lib.models import load_tokenizer
+
+    cfg = get_scale("laptop")
+    tokens = SolutionTokens(load_tokenizer("tiny"), cfg.format)  # SmolLM2's tokenizer
+    test = load_prm800k("test", data_dir=data_dir, download=False)
+    ends = [tokens.encode(it.problem, list(it.steps))[1][-1] for it in step_items(test)]
+    assert max(ends) >= cfg.format.max_length  # the training length cuts some
+    assert max(ends) < cfg.eval_max_length
+
+
 # --------------------------------------------------------------------------- contract
 
 

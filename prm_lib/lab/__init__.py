@@ -24,7 +24,7 @@ import importlib
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["LabProblem", "make_problems", "reference_steps", "check_steps",
                      "misconceptions"], "problems"),
-    **dict.fromkeys(["Laboratory", "build_lab"], "build"),
+    **dict.fromkeys(["Laboratory", "build_lab", "validation_lab"], "build"),
     **dict.fromkeys(["SUPERVISIONS", "LabRun", "train_lab_rm", "solved_at_pool",
                      "solved_per_problem",
                      "select_uniform", "select_active", "data_curve", "fit_log_lines",

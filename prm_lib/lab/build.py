@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ..sources import cache_dir
 from .generator import sample_solutions, train_generator
 from .problems import LabProblem, make_problems, misconceptions
 
-__all__ = ["Laboratory", "build_lab", "lab_dir"]
+__all__ = ["Laboratory", "build_lab", "lab_dir", "validation_lab"]
 
 _SPLIT_SEEDS = {"test": 1, "train": 2, "generator": 3}
 
@@ -166,3 +167,27 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     done.write_text(json.dumps({"timings": timings, "scale": scale.as_dict()}, indent=2,
                                default=str))
     return Laboratory(scale, seed, problems, gen, tok, history, pools, path, timings)
+
+
+def validation_lab(lab: Laboratory, fit_share: float = 0.75) -> Laboratory:
+    """The laboratory in which recipes are chosen: reward models train on samples of the
+    first ``fit_share`` of the training problems (its ``"train"`` pool) and are evaluated
+    on every sample of the rest (its ``"test"`` pool). The real test pool is not in it,
+    so nothing chosen with it has read a test problem.
+
+    Reward-model runs are cached by a key that names the pool they are evaluated on
+    (:func:`~prm_lib.lab.experiments.train_lab_rm`), so a run evaluated here never shares a
+    folder or a number with one evaluated on the test pool.
+    """
+    train = lab.pools["train"]
+    n_fit = int(fit_share * lab.scale.train_problems)
+    if not 0 < n_fit < lab.scale.train_problems:
+        raise ValueError(f"fit_share={fit_share} leaves no fit or no validation problem "
+                         f"among {lab.scale.train_problems} training problems")
+    fit = train[train.problem_index < n_fit].reset_index(drop=True)
+    held = train[train.problem_index >= n_fit].reset_index(drop=True)
+    return dataclasses.replace(
+        lab, pools={"train": fit, "test": held},
+        problems={"train": lab.problems["train"], "test": lab.problems["train"]},
+        scale=lab.scale.with_(test_problems=lab.scale.train_problems - n_fit,
+                              test_pool=lab.scale.train_pool))

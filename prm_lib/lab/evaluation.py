@@ -148,7 +148,8 @@ def scoring_rule_table(pool: pd.DataFrame, prm: LabRun, n: int | None = None,
                      "paper": PAPER_TABLE_4.get(name, np.nan)})
     table = pd.DataFrame(rows).set_index("rule")
     if n >= int(pool.groupby("problem").size().max()):
-        per = {name: top_pick_solved(pool, prm.scores(rule, neutral))
+        per = {name: top_pick_solved(pool, prm.scores(rule, neutral), n=n,
+                                      n_trials=n_trials, seed=seed)
                for name, (rule, neutral) in SCORING_RULES.items()}
         base = per[next(iter(SCORING_RULES))]
         rng = np.random.default_rng(seed)

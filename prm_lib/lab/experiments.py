@@ -323,24 +323,26 @@ def solved_at_pool(lab: Laboratory, scores: np.ndarray, n: int | None = None,
     return float(res.mean[0])
 
 
-def solved_per_problem(lab: Laboratory, scores: np.ndarray) -> np.ndarray:
-    """Per test problem (in problem order), % solved by best-of-N at N = the whole test
-    pool: 100 when the top-scored sample's final answer is right, the share of right
-    answers among tied top samples, 0 when every score is NaN. Its mean is what
-    :func:`solved_at_pool` measures at N = the pool; resampling its entries resamples
-    problems (:func:`efficiency_ratio`)."""
-    return top_pick_solved(lab.pools["test"], scores)
+def solved_per_problem(lab: Laboratory, scores: np.ndarray, n: int | None = None,
+                       n_trials: int | None = None, seed: int = 0) -> np.ndarray:
+    """Per test problem (in problem order), % of best-of-``n`` trials that solve it
+    (default N: the whole test pool), with the book's best-of-N protocol: its mean over
+    problems is exactly :func:`solved_at_pool` with the same arguments, and resampling its
+    entries resamples problems (:func:`efficiency_ratio`)."""
+    return top_pick_solved(lab.pools["test"], scores, n=n or lab.scale.test_pool,
+                           n_trials=n_trials or lab.scale.trials, seed=seed)
 
 
-def top_pick_solved(pool: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
-    """:func:`solved_per_problem` for any sample table (problems in index order)."""
-    s = pd.Series(np.asarray(scores, float)).fillna(-np.inf).to_numpy()
-    right = pool["is_correct"].to_numpy(bool)
-    out = []
-    for _, idx in pool.groupby("problem_index", sort=True).indices.items():
-        top = idx[s[idx] == s[idx].max()] if np.isfinite(s[idx]).any() else idx[:0]
-        out.append(100.0 * right[top].mean() if len(top) else 0.0)
-    return np.array(out)
+def top_pick_solved(pool: pd.DataFrame, scores: np.ndarray, n: int | None = None,
+                    n_trials: int = 200, seed: int = 0) -> np.ndarray:
+    """:func:`solved_per_problem` for any sample table (default N: its largest problem
+    pool): :attr:`~prm_lib.best_of_n.BestOfNResult.per_problem` in %, so samples without
+    an answer and NaN scores are passed over and ties are broken as best-of-N breaks
+    them."""
+    n = n or int(pool.groupby("problem").size().max())
+    res = best_of_n(pool.assign(_score=np.asarray(scores, float)), "_score", ns=[n],
+                    n_trials=n_trials, seed=seed)
+    return 100.0 * res.per_problem[:, 0]
 
 
 def select_uniform(pool: pd.DataFrame, k: int, seed: int) -> pd.DataFrame:
@@ -402,11 +404,10 @@ def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
         else:
             raise ValueError(f"selection must be 'uniform' or 'active', not {selection!r}")
         run = train_lab_rm(lab, chosen, sup, seed=s)
-        scores = run.scores()
+        per_problem = solved_per_problem(lab, run.scores())
         rows.append({"supervision": sup, "selection": selection, "size": k, "seed": s,
-                     "samples": len(chosen), "solved": solved_at_pool(lab, scores),
-                     "seconds": run.summary["seconds"],
-                     "per_problem": solved_per_problem(lab, scores)})
+                     "samples": len(chosen), "solved": float(per_problem.mean()),
+                     "seconds": run.summary["seconds"], "per_problem": per_problem})
     return pd.DataFrame(rows)
 
 
@@ -448,16 +449,11 @@ def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = 
     rng = np.random.default_rng(seed)
     by_problem = "per_problem" in curve.columns
 
-    def parts(g):
+    def parts(g):  # log2 sizes, and per run its per-problem results (or its % solved)
         x = np.log2(g["size"].to_numpy(float))
-        solved = g["solved"].to_numpy(float)[:, None]
         if not by_problem:
-            return x, solved
-        # each run's per-problem results, shifted so their mean is the run's best-of-N
-        # (the point estimate is then the fits' own; the top pick with exact ties and the
-        # protocol's trials can differ by a few points when scores nearly tie)
-        per = np.stack(g["per_problem"].to_numpy())
-        return x, per - per.mean(1, keepdims=True) + solved
+            return x, g["solved"].to_numpy(float)[:, None]
+        return x, np.stack(g["per_problem"].to_numpy())
 
     def slope(x, y):
         return np.polyfit(x, y, 1)[0]
