@@ -29,3 +29,11 @@ def test_recipe_search_prints_its_table_without_the_test_pool(tmp_path):
 def test_diagnosis_runs_on_a_changed_laboratory(tmp_path):
     out = run("lab_diagnosis.py", "--lab", "rm_head=label_token", cache=tmp_path)
     assert "Verification or riskiness" in out
+
+
+def test_active_learning_choice_prints_each_variant_without_the_test_pool(tmp_path):
+    out = run("lab_active.py", "--variants", "at least 1 step (one epoch)", "--seeds", "2",
+              cache=tmp_path)
+    assert "the test pool is not read" in out
+    assert "at least 1 step (one epoch): ratio" in out
+    assert "Narrowest interval: " in out and "Active learning against uniform" in out

@@ -188,6 +188,14 @@ def test_validation_lab_holds_training_problems_only(lab):
         validation_lab(lab, fit_share=1.0)
 
 
+def test_active_learning_sizes_keep_a_fifth_of_the_pool():
+    from prm_lib import get_scale
+
+    assert ex.active_learning_sizes(get_scale("laptop").lab) == (1, 2, 4, 8)
+    assert ex.active_learning_sizes(get_scale("gpu").lab) == (1, 2, 4, 8, 16, 32)
+    assert ex.active_learning_sizes(get_scale("tiny").lab) == (1, 2)  # a first look
+
+
 def test_data_curve_tiny(lab):
     curve = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False)
     assert list(curve.columns[:4]) == ["supervision", "selection", "size", "seed"]

@@ -53,6 +53,7 @@ __all__ = [
     "solved_per_problem",
     "select_uniform",
     "select_active",
+    "active_learning_sizes",
     "data_curve",
     "fit_log_lines",
     "efficiency_ratio",
@@ -373,6 +374,16 @@ def select_active(pool: pd.DataFrame, selector_scores: np.ndarray, k: int,
         rest = [i for i in g.index if i not in set(wrong)][: k - len(wrong)]
         picked.extend(wrong + rest)
     return df.loc[sorted(picked)].drop(columns="_score")
+
+
+def active_learning_sizes(scale, margin: int = 5) -> tuple[int, ...]:
+    """The data sizes of the active-learning comparison: those of ``scale.data_sizes``
+    whose selection is at most ``1 / margin`` of the training pool (the paper chose 200
+    of 1,000 samples per problem; a selection that takes most of the pool is the pool,
+    whatever the selector thinks). A pool too small for two such sizes gets the first
+    two sizes (a first look, as at the tiny scale)."""
+    sizes = tuple(k for k in scale.data_sizes if margin * k <= scale.train_pool)
+    return sizes if len(sizes) >= 2 else tuple(scale.data_sizes[:2])
 
 
 def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
