@@ -68,7 +68,6 @@ import importlib.util
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -125,18 +124,14 @@ class RunSpec:
 
 def benchmark_examples(tokenizer, solutions, fmt, n: int, seed: int):
     """Whole labeling sessions, drawn in a seeded order until their PRM examples number at
-    least ``n``: their examples (every one of each drawn session), the number of examples
-    available, and the drawn sessions (prefix-shared training packs exactly these)."""
+    least ``n`` (:func:`prm_lib.packing.draw_sessions`): their examples (every one of each
+    drawn session), the number of examples available, and the drawn sessions
+    (prefix-shared training packs exactly these)."""
     from prm_lib.formatting import prm_examples
+    from prm_lib.packing import draw_sessions
 
-    sessions = list(solutions)
-    random.Random(seed).shuffle(sessions)
-    picked, examples = [], []
-    for s in sessions:
-        if len(examples) >= n:
-            break
-        picked.append(s)
-        examples += prm_examples(tokenizer, [s], fmt)[0]
+    picked, _ = draw_sessions(tokenizer, solutions, fmt, n, seed)
+    examples = prm_examples(tokenizer, picked, fmt)[0]
     available = len(prm_examples(tokenizer, solutions, fmt)[0])
     return examples, available, picked
 

@@ -109,6 +109,14 @@ class RunConfig:
             ``steps // logs_per_run`` steps, at least every step).
         evals_per_run: held-out evaluations per run (every ``steps // evals_per_run``
             steps), plus one at the end.
+        pack: PRM only: prefix-shared training (:mod:`prm_lib.packing`): whole labeling
+            sessions are drawn until they hold ``examples`` examples, and each session is
+            one training sequence (split at branch points beyond ``pack_length``): the
+            same labels and gradients as per-example training of those sessions, on
+            about a quarter of the tokens.
+        pack_length: longest packed sequence (None: ``format.max_length``).
+        packed_batch_size: packed sequences per optimizer step (None: the training's
+            ``per_device_train_batch_size``).
     """
 
     examples: int | None = None
@@ -119,6 +127,9 @@ class RunConfig:
     held_out_max: int = 64
     logs_per_run: int = 30
     evals_per_run: int = 4
+    pack: bool = False
+    pack_length: int | None = None
+    packed_batch_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ from .formatting import (FormatConfig, FormatReport, SolutionTokens, solution_ex
                          trajectory_labels)
 from .schema import LabeledSolution
 
-__all__ = ["PackedExample", "session_examples", "tree_attention_mask", "visible"]
+__all__ = ["PackedExample", "draw_sessions", "session_examples", "tree_attention_mask",
+           "visible"]
 
 
 @dataclass
@@ -137,6 +138,28 @@ def session_examples(
                 report.counts["packed sequences"] += 1
                 report.counts["packed tokens"] += len(ex.input_ids)
     return out, report
+
+
+def draw_sessions(tokenizer, solutions: Sequence[LabeledSolution], config: FormatConfig,
+                  n: int | None, seed: int) -> tuple[list[LabeledSolution], int]:
+    """Whole labeling sessions, drawn in a seeded order until their PRM examples
+    (:func:`~prm_lib.formatting.prm_examples`) number at least ``n`` (None: every
+    session). Returns the drawn sessions and how many examples they hold: prefix-shared
+    training packs exactly these, and per-example training of the same sessions sees the
+    same labels."""
+    import random
+
+    from .formatting import prm_examples
+
+    sessions = list(solutions)
+    random.Random(seed).shuffle(sessions)
+    picked, count = [], 0
+    for s in sessions:
+        if n is not None and count >= n:
+            break
+        picked.append(s)
+        count += len(prm_examples(tokenizer, [s], config)[0])
+    return picked, count
 
 
 def visible(example) -> list[list[bool]]:

@@ -28,6 +28,7 @@ from .config import Scale
 from .data import load_prm800k
 from .formatting import orm_examples, prm_examples
 from .models import load_causal_lm
+from .packing import draw_sessions, session_examples
 from .reward_model import RewardModel
 from .sources import cache_dir
 from .training import RewardRun, resolve_bf16, train_reward_model
@@ -35,11 +36,18 @@ from .training import RewardRun, resolve_bf16, train_reward_model
 __all__ = ["run_dir", "prm_run", "orm_run", "untrained_prm"]
 
 
+#: RunConfig fields added later: in a run's key only when they differ from their default.
+_OPTIONAL_RUN_FIELDS = {"pack": False, "pack_length": None, "packed_batch_size": None}
+
+
 def run_dir(kind: str, scale: Scale, seed: int) -> Path:
     """Where the run for these settings lives: its hash covers the base model, the
     format, the run's settings (:class:`~prm_lib.config.RunConfig`), the seed and the
     package version."""
     run = asdict(getattr(scale, kind))
+    for name, default in _OPTIONAL_RUN_FIELDS.items():  # keys of earlier runs kept
+        if run[name] == default:
+            del run[name]
     # N processes with per-device batch b train as one process with batch N*b does
     # (tests/test_distributed.py): the key holds the global batch, so that a chapter finds
     # the run several GPUs trained for it (scripts/train_reward_model.py)
@@ -86,14 +94,25 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     train_all, report = make(tok, train_s, scale.format)
     held_all, _ = make(tok, held_s, scale.format)
     rng = np.random.default_rng(seed)
-    train_ex = _subsample(train_all, cfg.examples, rng)
+    batch_size = cfg.training.per_device_train_batch_size
+    if cfg.pack:
+        if kind != "prm":
+            raise ValueError("pack=True is prefix-shared PRM training: an ORM example is "
+                             "a whole solution, with no shared prefix to pack")
+        sessions, n_examples = draw_sessions(tok, train_s, scale.format, cfg.examples, seed)
+        train_ex, packed_report = session_examples(tok, sessions, scale.format,
+                                                   cfg.pack_length)
+        batch_size = cfg.packed_batch_size or batch_size
+    else:
+        train_ex = _subsample(train_all, cfg.examples, rng)
+        n_examples = len(train_ex)
     n_held = min(cfg.held_out_max, max(cfg.held_out_min,
-                                       len(train_ex) // cfg.held_out_per_example))
+                                       n_examples // cfg.held_out_per_example))
     held_ex = _subsample(held_all, n_held, rng)
-    batch = cfg.training.per_device_train_batch_size * int(os.environ.get("WORLD_SIZE", 1))
+    batch = batch_size * int(os.environ.get("WORLD_SIZE", 1))
     steps = max(1, int(np.ceil(len(train_ex) / batch * cfg.training.num_train_epochs)))
     args = cfg.training.args(
-        path, seed=seed, disable_tqdm=not progress,
+        path, seed=seed, disable_tqdm=not progress, per_device_train_batch_size=batch_size,
         logging_steps=max(1, steps // cfg.logs_per_run),
         eval_strategy="steps" if held_ex else "no",
         eval_steps=max(1, steps // cfg.evals_per_run))
@@ -107,7 +126,7 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         "train_problems": len({s.problem for s in train_s}),
         "held_out_problems": len({s.problem for s in held_s}),
         "examples_available": len(train_all),
-        "train_examples": len(train_ex),
+        "train_examples": n_examples,
         "train_labels": int(sum(len(e.labels) for e in train_ex)),
         "held_out_examples": len(held_ex),
         "epochs": cfg.training.num_train_epochs,
@@ -116,6 +135,8 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         "tokens": trained["tokens"],
         "tokens_per_second": round(trained["tokens_per_second"], 1),
         "format_counts": dict(report.counts),
+        **({"train_sessions": len(sessions), "packed_sequences": len(train_ex),
+            "packed_tokens": int(packed_report.counts["packed tokens"])} if cfg.pack else {}),
         "scale": scale.name,
         "run": asdict(cfg),
         "seed": seed,

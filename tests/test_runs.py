@@ -70,3 +70,32 @@ def test_untrained_prm_is_scored_in_the_precision_the_prm_trains_in():
     assert untrained_prm(cfg).bf16 is resolve_bf16(cfg.prm.training.bf16)
     off = cfg.with_(prm__training__bf16=False)
     assert untrained_prm(off).bf16 is False
+
+
+def test_a_packed_prm_run_trains_whole_sessions_prefix_shared(tmp_path, monkeypatch, data_dir):
+    from prm_lib.data import load_prm800k
+    from prm_lib.formatting import prm_examples
+    from prm_lib.models import load_tokenizer
+    from prm_lib.packing import draw_sessions
+    from prm_lib.runs import _split_problems
+
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    cfg = get_scale("tiny", prm__examples=40, prm__pack=True, prm__pack_length=512,
+                    prm__packed_batch_size=2)
+    assert run_dir("prm", cfg, 0) != run_dir("prm", get_scale("tiny", prm__examples=40), 0)
+    run = prm_run(cfg, data_dir=data_dir, progress=False)
+    s = run.summary
+    assert s["train_examples"] >= 40 and s["packed_sequences"] < s["train_examples"]
+    assert s["optimizer_steps"] == -(-s["packed_sequences"] // 2)
+    assert not run.history["loss"].dropna().empty
+    # exactly the sessions, examples and labels per-example training of them would see
+    tok = load_tokenizer("tiny")
+    train_s, _ = _split_problems(load_prm800k("train", data_dir=data_dir), 0,
+                                 cfg.prm.held_out_problems)
+    sessions, n = draw_sessions(tok, train_s, cfg.format, 40, 0)
+    examples, _ = prm_examples(tok, sessions, cfg.format)
+    assert (len(sessions), n) == (s["train_sessions"], s["train_examples"]) == (
+        s["train_sessions"], len(examples))
+    assert s["train_labels"] == sum(len(e.labels) for e in examples)
+    with pytest.raises(ValueError, match="pack=True"):
+        orm_run(get_scale("tiny", orm__pack=True), data_dir=data_dir, progress=False)
