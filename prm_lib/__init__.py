@@ -81,11 +81,11 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["evaluation_pool", "figure3_note"], "pools"),
     **dict.fromkeys(["plot_best_of_n", "plot_calibration", "plot_training_history",
                      "plot_data_curves", "add_caption", "plot_trial_spread",
-                     "plot_interval"], "plots"),
+                     "plot_interval", "plot_step_auc_curve"], "plots"),
     **dict.fromkeys(["render_label_positions", "render_scored_solution", "checked_solution"],
                     "display"),
     **dict.fromkeys(["step_score_widget"], "widgets"),
-    **dict.fromkeys(["record"], "results"),
+    **dict.fromkeys(["record", "precomputed"], "results"),
 }
 
 __all__ = ["__version__", "best_of_n", *sorted(_EXPORTS)]

@@ -293,7 +293,10 @@ SCALES: dict[str, Scale] = {
     "laptop": Scale(
         "laptop", max_problems=None, n_examples=3, model="HuggingFaceTB/SmolLM2-135M",
         format=FormatConfig(max_length=512),
-        prm=RunConfig(examples=640, training=_LAPTOP_TRAINING),
+        # prefix-shared training: 10% of phase 1's examples (whole labeling sessions) in
+        # about the time 640 single examples took (experiments/prm800k_data_curve.py)
+        prm=RunConfig(examples=2100, training=_LAPTOP_TRAINING, pack=True, pack_length=2048,
+                      packed_batch_size=1),
         orm=RunConfig(examples=320, training=_LAPTOP_TRAINING),
         eval_problems=None,
         lab=LabConfig("laptop"),

@@ -410,3 +410,47 @@ def plot_interval(value: float, low: float, high: float, *, label: str, xlabel: 
     ax.set(yticks=[], xlabel=xlabel)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
+
+
+def plot_step_auc_curve(precomputed: pd.DataFrame | None, this_run: dict | None = None, *,
+                        prior: tuple[float, float, float] | None = None, title: str = "",
+                        ax: plt.Axes | None = None) -> plt.Axes:
+    """Step AUC with its interval against labeled training examples (log scale).
+
+    Args:
+        precomputed: rows with ``examples``, ``step_auc``, ``ci_low``, ``ci_high`` and
+            ``command`` (a file of :func:`prm_lib.results.precomputed`), drawn as
+            precomputed and captioned with the command that made them; None: none.
+        this_run: the same keys for the run of the page (drawn apart, filled).
+        prior: (AUC, low, high) of the step-position prior, drawn as a horizontal band.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    if prior is not None:
+        auc, low, high = prior
+        ax.axhspan(low, high, color="0.85", label="position prior, 95% interval")
+        ax.axhline(auc, color="0.45", lw=1, ls="--", label=f"position prior ({auc:.3f})")
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":", label="chance (0.5)")
+
+    def draw(rows, **kw):
+        x = np.asarray(rows["examples"], float)
+        y = np.asarray(rows["step_auc"], float)
+        err = [y - np.asarray(rows["ci_low"], float), np.asarray(rows["ci_high"], float) - y]
+        ax.errorbar(x, y, yerr=err, capsize=4, **kw)
+
+    if precomputed is not None and len(precomputed):
+        pre = precomputed.sort_values("examples")
+        draw(pre, fmt="o-", color="#0072B2", mfc="white", label="precomputed (see caption)")
+        add_caption(ax, "Precomputed points: " + "; ".join(pre["command"].unique())
+                    + f" ({len(pre)} runs).")
+    if this_run is not None:
+        draw({k: [v] for k, v in this_run.items()}, fmt="o", color="#D55E00", ms=8,
+             label="this page's run")
+    ax.set_xscale("log")
+    ax.set(xlabel="labeled training examples (log scale)",
+           ylabel="step AUC, rated -1 vs not", title=title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return ax
+
+
+__all__.append("plot_step_auc_curve")

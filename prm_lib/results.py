@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["RESULTS_ENV", "record", "collect", "results_markdown"]
+__all__ = ["RESULTS_ENV", "record", "collect", "results_markdown", "precomputed_path",
+           "precomputed"]
 
 RESULTS_ENV = "PRM_RESULTS_DIR"
 
@@ -75,3 +76,25 @@ def results_markdown(frame: pd.DataFrame) -> str:
         lines.append(f"| {link} | {r.name} | {_fmt(r.value, r.unit)} | {paper} | "
                      f"{r.scale}: {r.note} |")
     return "\n".join(lines) + "\n"
+
+
+def precomputed_path(name: str) -> Path:
+    """Where the package keeps a precomputed result file (``prm_lib/precomputed/``): the
+    numbers of points too costly for a chapter's time, computed once by a committed script
+    under ``experiments/`` whose command each file records."""
+    return Path(__file__).parent / "precomputed" / name
+
+
+def precomputed(name: str) -> pd.DataFrame:
+    """A precomputed result file (see :func:`precomputed_path`) as a table.
+
+    Raises:
+        FileNotFoundError: no such file; it names the folder and what it holds.
+    """
+    path = precomputed_path(name)
+    if not path.is_file():
+        held = sorted(p.name for p in path.parent.glob("*.csv"))
+        raise FileNotFoundError(f"no precomputed result {name!r} in {path.parent} (it "
+                                f"holds: {', '.join(held) or 'nothing'}); the scripts under "
+                                "experiments/ write these files")
+    return pd.read_csv(path)
