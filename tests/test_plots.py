@@ -6,6 +6,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from prm_lib import plot_data_curves  # noqa: E402
@@ -29,3 +30,25 @@ def test_data_curves_zoom_on_the_curves_and_keep_close_line_labels_apart():
     plot_data_curves(empty, ax=ax, references={"ceiling": 0.0})
     assert ax.get_ylim()[0] == -2 and ax.get_ylim()[1] >= 8
     plt.close(fig)
+
+
+def test_step_auc_curve_draws_precomputed_points_apart_with_their_command():
+    from prm_lib.plots import plot_step_auc_curve
+
+    pre = pd.DataFrame({"examples": [200, 2000], "step_auc": [0.55, 0.62],
+                        "ci_low": [0.5, 0.58], "ci_high": [0.6, 0.66],
+                        "command": ["python experiments/prm800k_data_curve.py"] * 2})
+    ax = plot_step_auc_curve(pre, {"examples": 700, "step_auc": 0.6, "ci_low": 0.55,
+                                   "ci_high": 0.65}, prior=(0.6, 0.55, 0.65), title="t")
+    labels = ax.get_legend_handles_labels()[1]
+    assert "precomputed (see caption)" in labels and "this page's run" in labels
+    assert any("prm800k_data_curve.py" in t.get_text() for t in ax.texts)
+    assert ax.get_xscale() == "log"
+    plt.close("all")
+
+
+def test_a_missing_precomputed_file_says_where_they_live():
+    from prm_lib.results import precomputed
+
+    with pytest.raises(FileNotFoundError, match="experiments/"):
+        precomputed("no_such_file.csv")
