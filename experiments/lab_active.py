@@ -2,6 +2,7 @@
 comparison (chapter 6) on held-out *training* problems.
 
     python experiments/lab_active.py [--scale laptop] [--seeds 3] [--variants NAME ...]
+                                     [--lab FIELD=VALUE ...]
 
 The paper's measure of active learning is a ratio of two slopes (% solved per doubling
 of the labeled data). It can only be read when the uniform curve climbs: if the smallest
@@ -28,6 +29,7 @@ import time
 
 import pandas as pd
 
+from lab_recipe import _field  # the same FIELD=VALUE reading
 from prm_lib import get_scale
 from prm_lib.lab import (active_learning_sizes, build_lab, data_curve, efficiency_ratio,
                          fit_log_lines, reference_lines, select_uniform, train_lab_rm,
@@ -62,10 +64,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None,
                     help="reward-model seeds per point (default: the scale's)")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--lab", nargs="*", default=[], metavar="FIELD=VALUE",
+                    help="laboratory fields to change, as in lab_recipe.py (a new "
+                         "laboratory, cached in a folder of its own)")
     args = ap.parse_args()
     pd.set_option("display.width", 200)
 
-    cfg = get_scale(args.scale).lab
+    cfg = get_scale(args.scale).lab.with_(**dict(_field(x) for x in args.lab))
     seeds = args.seeds or cfg.seeds
     lab = validation_lab(build_lab(cfg, seed=args.seed, progress=True))
     print(f"{cfg.describe()}\nfit: {lab.pools['train'].problem_index.nunique()} training "

@@ -1,13 +1,13 @@
 """Chapter 2's data curve: the PRM's step AUC on every phase-1 test step against the
 number of labeled training examples, next to the step-position prior.
 
-    python experiments/prm800k_data_curve.py [--scale laptop] [--fractions 0.01 0.03 0.1 0.3]
+    python experiments/prm800k_data_curve.py [--scale laptop] [--fractions 0.01 0.03 0.3]
                                              [--seed 0] [--out FILE]
 
 Each point is the scale's PRM run (:func:`prm_lib.prm_run`, prefix-shared training on
 whole labeling sessions when the scale packs) with ``examples`` set to a fraction of the
-phase-1 training examples, so the point whose size is the scale's own is the chapter's
-run, from the same cache. Every point is evaluated on every rated step of phase-1 test,
+phase-1 training examples; the scale's own run (chapter 2's, from the same cache) is
+always one of the points. Every point is evaluated on every rated step of phase-1 test,
 read whole (``Scale.eval_max_length``), with a 95% interval from resampling problems.
 
 It prints the table and writes it as CSV (default: the package's precomputed file for the
@@ -37,7 +37,9 @@ from prm_lib.results import precomputed_path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="laptop")
-    ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3])
+    ap.add_argument("--fractions", type=float, nargs="*", default=[0.01, 0.03, 0.3],
+                    help="fractions of the phase-1 training examples, beside the scale's "
+                         "own run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--out", type=Path, default=None,
@@ -59,9 +61,10 @@ def main() -> None:
           f"steps; position prior step AUC {prior_auc.auc:.3f} "
           f"[{prior_auc.ci_low:.3f}-{prior_auc.ci_high:.3f}]", flush=True)
 
+    sizes = {max(1, round(f * available)) for f in args.fractions}
+    sizes.add(base.prm.examples or available)
     rows = []
-    for fraction in args.fractions:
-        n = max(1, round(fraction * available))
+    for n in sorted(sizes):
         cfg = base.with_(prm__examples=n)
         start = time.perf_counter()
         run = prm_run(cfg, data_dir=args.data_dir, seed=args.seed, progress=False)
@@ -74,7 +77,7 @@ def main() -> None:
         alt = step_auc(ratings[alternatives], probs[alternatives],
                        [g for g, a in zip(groups, alternatives) if a], n_boot=0)
         s = run.summary
-        rows.append({"fraction": fraction, "examples": s["train_examples"],
+        rows.append({"fraction": n / available, "examples": s["train_examples"],
                      "sessions": s.get("train_sessions"), "labels": s["train_labels"],
                      "optimizer_steps": s["optimizer_steps"],
                      "train_seconds": s["seconds"], "step_auc": auc.auc,
@@ -82,8 +85,9 @@ def main() -> None:
                      "alternatives_auc": alt.auc, "prior_auc": prior_auc.auc,
                      "prior_low": prior_auc.ci_low, "prior_high": prior_auc.ci_high,
                      "test_steps": len(items), "scale": cfg.name, "packed": cfg.prm.pack,
+                     "chapter_run": n == base.prm.examples,
                      "command": command})
-        print(f"{fraction:.0%} ({s['train_examples']:,} examples): step AUC {auc.auc:.3f} "
+        print(f"{n / available:.1%} ({s['train_examples']:,} examples): step AUC {auc.auc:.3f} "
               f"[{auc.ci_low:.3f}-{auc.ci_high:.3f}], {time.perf_counter() - start:.0f} s",
               flush=True)
     table = pd.DataFrame(rows)

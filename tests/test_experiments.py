@@ -37,3 +37,16 @@ def test_active_learning_choice_prints_each_variant_without_the_test_pool(tmp_pa
     assert "the test pool is not read" in out
     assert "at least 1 step (one epoch): ratio" in out
     assert "Narrowest interval: " in out and "Active learning against uniform" in out
+
+
+def test_prm800k_data_curve_evaluates_every_test_step_and_writes_its_table(tmp_path, data_dir):
+    out_csv = tmp_path / "curve.csv"
+    out = run("prm800k_data_curve.py", "--fractions", "--data-dir", str(data_dir),
+              "--out", str(out_csv), cache=tmp_path)
+    import pandas as pd
+
+    table = pd.read_csv(out_csv)
+    assert len(table) == 1 and table.chapter_run.all()  # the scale's own run only
+    assert (table.test_steps == 5082).all() and (table.ci_low <= table.step_auc).all()
+    assert "python experiments/prm800k_data_curve.py" in table.command.iloc[0]
+    assert "position prior step AUC" in out
