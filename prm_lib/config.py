@@ -113,7 +113,7 @@ class RunConfig:
             sessions are drawn until they hold ``examples`` examples, and each session is
             one training sequence (split at branch points beyond ``pack_length``): the
             same labels and gradients as per-example training of those sessions, on
-            about a quarter of the tokens.
+            far fewer tokens (42 per example against 262 at the laptop scale's lengths).
         pack_length: longest packed sequence (None: ``format.max_length``).
         packed_batch_size: packed sequences per optimizer step (None: the training's
             ``per_device_train_batch_size``).
@@ -293,8 +293,8 @@ SCALES: dict[str, Scale] = {
     "laptop": Scale(
         "laptop", max_problems=None, n_examples=3, model="HuggingFaceTB/SmolLM2-135M",
         format=FormatConfig(max_length=512),
-        # prefix-shared training: 10% of phase 1's examples (whole labeling sessions) in
-        # about the time 640 single examples took (experiments/prm800k_data_curve.py)
+        # prefix-shared training: about 10% of phase 1's examples (whole labeling sessions)
+        # in less time than 640 single examples took (experiments/prm800k_data_curve.py)
         prm=RunConfig(examples=2100, training=_LAPTOP_TRAINING, pack=True, pack_length=2048,
                       packed_batch_size=1),
         orm=RunConfig(examples=320, training=_LAPTOP_TRAINING),

@@ -76,6 +76,10 @@ def _subsample(examples, n, rng):
 
 def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
          progress: bool) -> RewardRun:
+    cfg = getattr(scale, kind)
+    if cfg.pack and kind != "prm":
+        raise ValueError("pack=True is prefix-shared PRM training: an ORM example is a "
+                         "whole solution, with no shared prefix to pack")
     path = run_dir(kind, scale, seed)
     if not retrain and (path / "summary.json").is_file():
         summary = json.loads((path / "summary.json").read_text())
@@ -86,7 +90,6 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     if path.exists() and first:
         shutil.rmtree(path)  # an interrupted or stale run: start clean
 
-    cfg = getattr(scale, kind)
     data = load_prm800k("train", data_dir=data_dir)
     train_s, held_s = _split_problems(data, seed, cfg.held_out_problems)
     model, tok = load_causal_lm(scale.model, seed=seed)
@@ -96,9 +99,6 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     rng = np.random.default_rng(seed)
     batch_size = cfg.training.per_device_train_batch_size
     if cfg.pack:
-        if kind != "prm":
-            raise ValueError("pack=True is prefix-shared PRM training: an ORM example is "
-                             "a whole solution, with no shared prefix to pack")
         sessions, n_examples = draw_sessions(tok, train_s, scale.format, cfg.examples, seed)
         train_ex, packed_report = session_examples(tok, sessions, scale.format,
                                                    cfg.pack_length)

@@ -25,7 +25,7 @@ import pandas as pd
 from ..best_of_n import best_of_n
 from ..paper import PAPER_TABLE_4
 from ..reward_model import SCORING_RULES
-from .experiments import SUPERVISIONS, LabRun, select_uniform, top_pick_solved, train_lab_rm
+from .experiments import SUPERVISIONS, LabRun, select_uniform, train_lab_rm
 from .build import Laboratory
 
 __all__ = [
@@ -139,18 +139,16 @@ def scoring_rule_table(pool: pd.DataFrame, prm: LabRun, n: int | None = None,
     if prm.kind != "prm":
         raise ValueError("scoring rules apply to a PRM run (kind 'prm')")
     n = n or int(pool.groupby("problem").size().max())
-    rows = []
+    rows, per = [], {}
     for name, (rule, neutral) in SCORING_RULES.items():
         res = best_of_n(pool.assign(rule_score=prm.scores(rule, neutral)), "rule_score",
                         ns=[n], n_trials=n_trials, seed=seed)
         rows.append({"rule": name, "aggregate": rule, "neutral": neutral,
                      "mean": float(res.mean[0]), "std": float(res.std[0]),
                      "paper": PAPER_TABLE_4.get(name, np.nan)})
+        per[name] = 100.0 * res.per_problem[:, 0]  # its mean over problems is `mean`
     table = pd.DataFrame(rows).set_index("rule")
     if n >= int(pool.groupby("problem").size().max()):
-        per = {name: top_pick_solved(pool, prm.scores(rule, neutral), n=n,
-                                      n_trials=n_trials, seed=seed)
-               for name, (rule, neutral) in SCORING_RULES.items()}
         base = per[next(iter(SCORING_RULES))]
         rng = np.random.default_rng(seed)
         draws = rng.integers(0, len(base), (2000, len(base)))
