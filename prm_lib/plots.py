@@ -422,6 +422,8 @@ def plot_step_auc_curve(precomputed: pd.DataFrame | None, this_run: dict | None 
             ``command`` (a file of :func:`prm_lib.results.precomputed`), drawn as
             precomputed and captioned with the command that made them; None: none.
         this_run: the same keys for the run of the page (drawn apart, filled).
+            A ``precision`` column or key (``"bfloat16"``, ``"float32"``) is named in
+            the legend: the same settings trained in another precision give another run.
         prior: (AUC, low, high) of the step-position prior, drawn as a horizontal band.
     """
     if ax is None:
@@ -440,12 +442,15 @@ def plot_step_auc_curve(precomputed: pd.DataFrame | None, this_run: dict | None 
 
     if precomputed is not None and len(precomputed):
         pre = precomputed.sort_values("examples")
-        draw(pre, fmt="o-", color="#0072B2", mfc="white", label="precomputed (see caption)")
+        how = ", ".join(pre["precision"].dropna().unique()) + "; " \
+            if "precision" in pre.columns else ""
+        draw(pre, fmt="o-", color="#0072B2", mfc="white", label=f"precomputed ({how}see caption)")
         add_caption(ax, "Precomputed points: " + "; ".join(pre["command"].unique())
                     + f" ({len(pre)} runs).")
     if this_run is not None:
-        draw({k: [v] for k, v in this_run.items()}, fmt="o", color="#D55E00", ms=8,
-             label="this page's run")
+        how = f" ({this_run['precision']})" if this_run.get("precision") else ""
+        draw({k: [v] for k, v in this_run.items() if k != "precision"}, fmt="o",
+             color="#D55E00", ms=8, label=f"this page's run{how}")
     ax.set_xscale("log")
     ax.set(xlabel="labeled training examples (log scale)",
            ylabel="step AUC, rated -1 vs not", title=title)

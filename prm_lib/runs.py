@@ -42,8 +42,8 @@ _OPTIONAL_RUN_FIELDS = {"pack": False, "pack_length": None, "packed_batch_size":
 
 def run_dir(kind: str, scale: Scale, seed: int) -> Path:
     """Where the run for these settings lives: its hash covers the base model, the
-    format, the run's settings (:class:`~prm_lib.config.RunConfig`), the seed and the
-    package version."""
+    format, the run's settings (:class:`~prm_lib.config.RunConfig`, with the precision
+    they resolve to here), the seed and the package version."""
     run = asdict(getattr(scale, kind))
     for name, default in _OPTIONAL_RUN_FIELDS.items():  # keys of earlier runs kept
         if run[name] == default:
@@ -51,6 +51,9 @@ def run_dir(kind: str, scale: Scale, seed: int) -> Path:
     # N processes with per-device batch b train as one process with batch N*b does
     # (tests/test_distributed.py): the key holds the global batch, so that a chapter finds
     # the run several GPUs trained for it (scripts/train_reward_model.py)
+    # the precision "where the hardware supports it" means here: a run trained in bfloat16
+    # is not the run trained in float32
+    run["training"]["bf16"] = resolve_bf16(run["training"]["bf16"])
     world = int(os.environ.get("WORLD_SIZE", 1))
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
         run["training"][name] *= world

@@ -38,11 +38,23 @@ FINAL = "final"
 
 
 def bf16_supported() -> bool:
-    """Whether bfloat16 autocast works here: a CUDA GPU that supports it, or a CPU (any
-    recent x86/ARM CPU runs bfloat16 autocast)."""
+    """Whether bfloat16 autocast pays here: a CUDA GPU that supports it, or a CPU with
+    bfloat16 instructions (AVX512-BF16 or AMX). Any CPU *runs* bfloat16 autocast, but
+    one without them emulates it: on an AMD EPYC with AVX2 only, a forward and backward
+    pass of SmolLM2-135M over 4 x 256 tokens took 224 s in bfloat16 against 10 s in
+    float32, so such a CPU trains in float32."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return True
+    return _cpu_has_bf16()
+
+
+def _cpu_has_bf16() -> bool:
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(getattr(cpu, name)() for name in checks if hasattr(cpu, name))
+    except RuntimeError:  # a build without these checks: float32 is the safe choice
+        return False
 
 
 def resolve_bf16(bf16: bool | None) -> bool:
@@ -395,8 +407,8 @@ def train_reward_model(
     Returns:
         A :class:`RewardRun` (``path`` = ``args.output_dir``) whose summary holds ``kind``,
         ``optimizer_steps``, ``seconds``, ``tokens`` (non-padding tokens trained on, by
-        all processes together) and
-        ``tokens_per_second``; the model, scored in the precision it was trained in, is
+        all processes together), ``tokens_per_second`` and ``precision`` (``"bfloat16"``
+        or ``"float32"``, what the run computed in); the model, scored in the precision it was trained in, is
         saved to ``path / "final"``.
     """
     if not train_examples:
@@ -433,6 +445,6 @@ def train_reward_model(
     (tokens,) = trainer.summed([trainer.tokens_seen])
     summary = {"kind": kind, "optimizer_steps": final_step, "seconds": seconds,
                "tokens": tokens, "tokens_per_second": tokens / seconds if seconds else
-               float("nan")}
+               float("nan"), "precision": "bfloat16" if args.bf16 else "float32"}
     return RewardRun(path, summary, pd.DataFrame(trainer.state.log_history),
                      _reward_model=rm)

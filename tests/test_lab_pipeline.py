@@ -203,6 +203,19 @@ def test_data_curve_tiny(lab):
     assert curve.per_problem.iloc[0].mean() == pytest.approx(curve.solved.iloc[0])
 
 
+def test_data_curve_below_the_pool_counts_shares_of_trials(lab):
+    # the same (cached) run, judged at N = the pool and at N = 2: at 2 a problem counts
+    # the share of the protocol's trials it solves, and the mean is still best-of-N's
+    full = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False)
+    two = ex.data_curve(lab, supervisions=("process",), sizes=(1,), seeds=1, progress=False,
+                        n=2)
+    scores = ex.train_lab_rm(lab, ex.select_uniform(lab.pools["train"], 1, seed=0),
+                             "process", seed=0).scores()
+    assert two.solved.iloc[0] == pytest.approx(ex.solved_at_pool(lab, scores, n=2))
+    assert full.solved.iloc[0] == pytest.approx(ex.solved_at_pool(lab, scores))
+    assert 0 <= two.per_problem.iloc[0].min() <= two.per_problem.iloc[0].max() <= 100
+
+
 def test_efficiency_ratio_is_nan_without_a_baseline_slope():
     sizes = np.array([1, 2, 4] * 2)
     curve = pd.concat([pd.DataFrame({"size": sizes, "solved": 0.0, "selection": s})
@@ -242,6 +255,12 @@ def test_reference_lines_bound_the_test_pool(lab):
     assert refs["any correct sample (ceiling)"] == pytest.approx(100 * (rates > 0).sum() / P)
     assert refs["random pick"] == pytest.approx(100 * rates.mean())
     assert refs["any correct sample (ceiling)"] >= refs[f"majority voting, N={n}"] >= 100 / P
+    # at N = 2 the ceiling is the share of draws of two holding a right answer: problem 0
+    # always, problem 1 (one right sample of n) in 1 - C(n-1, 2) / C(n, 2) = 2 / n of draws
+    small = ex.reference_lines(fake, n=2)
+    assert small["random pick"] == refs["random pick"]
+    assert refs["random pick"] <= small["any correct sample (ceiling)"] \
+        <= refs["any correct sample (ceiling)"]
 
 
 def test_same_seed_same_reward_model(lab, tmp_path, monkeypatch):

@@ -44,6 +44,14 @@ def test_step_auc_curve_draws_precomputed_points_apart_with_their_command():
     assert "precomputed (see caption)" in labels and "this page's run" in labels
     assert any("prm800k_data_curve.py" in t.get_text() for t in ax.texts)
     assert ax.get_xscale() == "log"
+    # the precision of each side is named: the same settings in another precision are
+    # another run
+    ax = plot_step_auc_curve(pre.assign(precision="bfloat16"),
+                             {"examples": 700, "step_auc": 0.6, "ci_low": 0.55,
+                              "ci_high": 0.65, "precision": "float32"})
+    labels = ax.get_legend_handles_labels()[1]
+    assert "precomputed (bfloat16; see caption)" in labels
+    assert "this page's run (float32)" in labels
     plt.close("all")
 
 

@@ -40,6 +40,19 @@ def test_training_settings_become_a_reward_config(tmp_path):
     assert args.bf16 is resolve_bf16(None) and args.data_seed == 3
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (False, False, False), (True, False, True), (False, True, True)])
+def test_bf16_only_on_cpus_with_bf16_instructions(monkeypatch, avx512_bf16, amx, expected):
+    # emulated bfloat16 is many times slower than float32 on a CPU without the instructions
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert resolve_bf16(None) is expected
+    assert resolve_bf16(True) is True and resolve_bf16(False) is False
+
+
 def test_prm_and_orm_runs_train_then_come_from_the_cache(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
     cfg = get_scale("tiny", prm__examples=24, orm__examples=16)
@@ -61,6 +74,10 @@ def test_prm_and_orm_runs_train_then_come_from_the_cache(tmp_path, monkeypatch, 
     assert run_dir("prm", cfg.with_(prm__training__learning_rate=1.0), 0) != first.path
     assert run_dir("prm", cfg.with_(format__max_length=64), 0) != first.path
     assert run_dir("prm", cfg.with_(orm__examples=3, lab__seeds=9), 0) == first.path
+    # "bfloat16 where the hardware has it" is keyed by what it means on this machine
+    here = resolve_bf16(None)
+    assert run_dir("prm", cfg.with_(prm__training__bf16=here), 0) == first.path
+    assert run_dir("prm", cfg.with_(prm__training__bf16=not here), 0) != first.path
     orm = orm_run(cfg, data_dir=data_dir, progress=False)
     assert orm.reward_model.kind == "orm" and orm.summary["train_examples"] == 16
 

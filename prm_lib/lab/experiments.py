@@ -389,12 +389,17 @@ def active_learning_sizes(scale, margin: int = 5) -> tuple[int, ...]:
 def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
                sizes: Sequence[int] | None = None, seeds: int | None = None,
                selection: str = "uniform", selector_scores: dict | None = None,
-               progress: bool = True) -> pd.DataFrame:
-    """% solved by best-of-N (N = the test pool) against labeled samples per problem.
+               progress: bool = True, n: int | None = None) -> pd.DataFrame:
+    """% solved by best-of-N (N = ``n``, default the test pool) against labeled samples
+    per problem.
 
     One reward model per (supervision, size, seed); seed ``s`` also draws the uniform
     sample set. ``selection="active"`` takes the samples with :func:`select_active`
     from ``selector_scores[s]`` (scores of the training pool by the selector of seed s).
+
+    With ``n`` below the test pool, each problem's entry is the share of the protocol's
+    trials (random draws of ``n`` of its samples) that it solves: a fraction rather than
+    one top pick's 0 or 1, so runs differ less by the luck of single picks.
 
     Returns one row per run: supervision, selection, size, seed, samples, solved (%),
     seconds, per_problem (:func:`solved_per_problem`, for intervals over problems).
@@ -415,7 +420,7 @@ def data_curve(lab: Laboratory, supervisions: Sequence[str] = SUPERVISIONS,
         else:
             raise ValueError(f"selection must be 'uniform' or 'active', not {selection!r}")
         run = train_lab_rm(lab, chosen, sup, seed=s)
-        per_problem = solved_per_problem(lab, run.scores())
+        per_problem = solved_per_problem(lab, run.scores(), n=n)
         rows.append({"supervision": sup, "selection": selection, "size": k, "seed": s,
                      "samples": len(chosen), "solved": float(per_problem.mean()),
                      "seconds": run.summary["seconds"], "per_problem": per_problem})
@@ -518,23 +523,29 @@ def sample_shares(rows: pd.DataFrame) -> pd.Series:
                       for k, v in shares.items()}, name="% of samples")
 
 
-def reference_lines(lab: Laboratory, seed: int = 0) -> dict[str, float]:
+def reference_lines(lab: Laboratory, seed: int = 0, n: int | None = None) -> dict[str, float]:
     """Reference levels of the test pool (% of test problems), to draw beside the curves
-    of reward models that pick one sample of N = the test pool.
+    of reward models that pick one sample of N (``n``, default the test pool).
 
     Returns ``{label: %}`` for: majority voting at N (the book's protocol,
     ``lab.scale.trials`` trials); the ceiling, problems with at least one sample whose
-    final answer is correct (no reward model can do better); a random pick, the mean
-    per-problem pass rate (what an uninformative reward model gets).
+    final answer is correct among the N drawn (no reward model can do better); a random
+    pick, the mean per-problem pass rate (what an uninformative reward model gets).
     """
     from ..best_of_n import majority_vote
 
     pool = lab.pools["test"]
-    n = lab.scale.test_pool
+    n = n or lab.scale.test_pool
     vote = majority_vote(pool, ns=[n], n_trials=lab.scale.trials, seed=seed)
     rate = pool.groupby("problem_index")["is_correct"].mean()
+    if n >= lab.scale.test_pool:
+        ceiling = 100 * float((rate > 0).mean())
+    else:  # an oracle's best-of-N: the share of draws of N holding a right answer
+        oracle = pool.assign(_oracle=pool["is_correct"].astype(float))
+        ceiling = float(best_of_n(oracle, "_oracle", ns=[n], n_trials=lab.scale.trials,
+                                  seed=seed).mean[0])
     return {f"majority voting, N={n}": float(vote.mean[0]),
-            "any correct sample (ceiling)": 100 * float((rate > 0).mean()),
+            "any correct sample (ceiling)": ceiling,
             "random pick": 100 * float(rate.mean())}
 
 
