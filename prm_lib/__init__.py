@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["score_items", "score_items_shared_prefix", "reuse_scores",
                      "first_error_step_probs", "item_token_ends"], "scoring"),
     **dict.fromkeys(["step_auc", "within_problem_auc", "solution_auc", "labeled_step_auc",
-                     "calibration_table",
+                     "grouped_auc", "calibration_table",
                      "predict_first_error", "first_error_metrics", "best_threshold"],
                     "metrics"),
     **dict.fromkeys(["constant_baseline", "position_prior_baseline", "constant_first_error"],

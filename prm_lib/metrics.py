@@ -29,6 +29,7 @@ __all__ = [
     "within_problem_auc",
     "solution_auc",
     "labeled_step_auc",
+    "grouped_auc",
     "calibration_table",
     "predict_first_error",
     "first_error_metrics",
@@ -201,6 +202,29 @@ def _pair_counts(y_bad: np.ndarray, s_bad: np.ndarray) -> tuple[float, int]:
     return float(ranks[y_bad].sum() - n_bad * (n_bad + 1) / 2), n_bad * n_good
 
 
+def grouped_auc(bad: Sequence[bool] | np.ndarray, suspicion: Sequence[float] | np.ndarray,
+                groups: Sequence) -> dict:
+    """ROC AUC counted only over pairs of a bad and another step **of the same group**
+    (ties count half): with groups of steps that share their problem and everything
+    before them, only the steps' own content differs inside a group, so a scorer cannot
+    earn it by knowing where errors tend to happen (the position prior reads exactly 0.5).
+
+    Returns ``{"auc", "pairs", "groups", "group_steps"}`` (``groups``: those holding
+    both a bad and another step, ``group_steps`` their steps; ``auc`` NaN when there is
+    none). NaN suspicions are left out.
+    """
+    y, s = np.asarray(bad, bool), np.asarray(suspicion, float)
+    frame = pd.DataFrame({"key": list(groups), "y": y, "s": s})[np.isfinite(s)]
+    concordant, pairs, n_groups, group_steps = 0.0, 0, 0, 0
+    for _, g in frame.groupby("key", sort=False):
+        c, n = _pair_counts(g["y"].to_numpy(), g["s"].to_numpy())
+        if n:
+            concordant, pairs = concordant + c, pairs + n
+            n_groups, group_steps = n_groups + 1, group_steps + len(g)
+    return {"auc": concordant / pairs if pairs else float("nan"), "pairs": pairs,
+            "groups": n_groups, "group_steps": group_steps}
+
+
 def labeled_step_auc(pool: pd.DataFrame, step_probs: Sequence[np.ndarray],
                      neutral: str = "positive") -> dict:
     """How well step verdicts separate bad steps from the rest, pooled and among steps
@@ -246,16 +270,10 @@ def labeled_step_auc(pool: pd.DataFrame, step_probs: Sequence[np.ndarray],
             keys.append((int(idx), tuple(steps[:i])))
     y, s = np.array(y, bool), np.array(s, float)
     pooled = float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
-    frame = pd.DataFrame({"key": keys, "y": y, "s": s})
-    concordant, pairs, groups, group_steps = 0.0, 0, 0, 0
-    for _, g in frame.groupby("key", sort=False):
-        c, n = _pair_counts(g["y"].to_numpy(), g["s"].to_numpy())
-        if n:
-            concordant, pairs = concordant + c, pairs + n
-            groups, group_steps = groups + 1, group_steps + len(g)
-    return {"pooled": pooled, "same_prefix": concordant / pairs if pairs else float("nan"),
-            "steps": int(len(y)), "bad_steps": int(y.sum()), "groups": groups,
-            "group_steps": group_steps}
+    same = grouped_auc(y, s, keys)
+    return {"pooled": pooled, "same_prefix": same["auc"], "steps": int(len(y)),
+            "bad_steps": int(y.sum()), "groups": same["groups"],
+            "group_steps": same["group_steps"]}
 
 
 # --------------------------------------------------------------------------- calibration

@@ -210,3 +210,22 @@ def test_labeled_step_auc_pooled_and_within_the_same_prefix():
     r = labeled_step_auc(pool, by_position)
     assert r["same_prefix"] == 0.5
     assert r["pooled"] == pytest.approx(roc_auc_score([0, 0, 0, 1, 1], [.1, .5, .1, .5, .1]))
+
+
+def test_grouped_auc_counts_pairs_inside_groups_only():
+    from prm_lib.metrics import grouped_auc
+
+    # two groups (say, two branch points): group a holds a bad and two good steps, group
+    # b a bad and a good one; a third group has no bad step and adds no pair
+    bad = [True, False, False, True, False, False]
+    groups = ["a", "a", "a", "b", "b", "c"]
+    position = [0.9, 0.9, 0.9, 0.1, 0.1, 0.5]  # one score per group: where, not whether
+    assert grouped_auc(bad, position, groups) == {"auc": 0.5, "pairs": 3, "groups": 2,
+                                                  "group_steps": 5}
+    content = [0.8, 0.2, 0.1, 0.3, 0.2, 0.9]
+    assert grouped_auc(bad, content, groups)["auc"] == 1.0
+    # pooled, the content scorer is not perfect (0.3 < 0.9): only the groups separate them
+    mixed = [0.8, 0.2, 0.9, 0.3, 0.2, 0.0]
+    assert grouped_auc(bad, mixed, groups)["auc"] == pytest.approx(2 / 3)
+    assert np.isnan(grouped_auc([False, False], [0.1, 0.2], ["a", "a"])["auc"])
+    assert grouped_auc(bad, [np.nan] + content[1:], groups)["pairs"] == 1
