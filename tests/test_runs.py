@@ -60,6 +60,7 @@ def test_prm_and_orm_runs_train_then_come_from_the_cache(tmp_path, monkeypatch, 
     assert not first.cached and first.path == run_dir("prm", cfg, 0)
     s = first.summary
     assert s["train_examples"] == 24 and s["held_out_examples"] >= 1
+    assert s["precision"] == ("bfloat16" if resolve_bf16(None) else "float32")
     assert s["train_problems"] + s["held_out_problems"] == 900
     assert not first.history["loss"].dropna().empty
     again = prm_run(cfg, data_dir=data_dir, progress=False)
