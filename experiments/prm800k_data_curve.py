@@ -32,7 +32,6 @@ from prm_lib import (get_scale, item_problems, item_ratings, load_prm800k,
 from prm_lib.formatting import prm_examples
 from prm_lib.models import load_tokenizer
 from prm_lib.results import precomputed_path
-from prm_lib.training import resolve_bf16
 
 
 def main() -> None:
@@ -86,8 +85,7 @@ def main() -> None:
                      "alternatives_auc": alt.auc, "prior_auc": prior_auc.auc,
                      "prior_low": prior_auc.ci_low, "prior_high": prior_auc.ci_high,
                      "test_steps": len(items), "scale": cfg.name, "packed": cfg.prm.pack,
-                     "precision": s.get("precision", "bfloat16" if resolve_bf16(
-                         cfg.prm.training.bf16) else "float32"),
+                     "precision": s["precision"],
                      "chapter_run": n == base.prm.examples,
                      "command": command})
         print(f"{n / available:.1%} ({s['train_examples']:,} examples): step AUC {auc.auc:.3f} "
