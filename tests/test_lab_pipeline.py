@@ -226,6 +226,18 @@ def test_efficiency_ratio_is_nan_without_a_baseline_slope():
     assert np.isnan(r["ratio"]) and np.isnan(r["low"]) and np.isnan(r["high"])
 
 
+def test_efficiency_ratio_is_nan_for_a_flat_baseline_that_rounds_off_zero():
+    # every uniform run solves the same share: polyfit's slope is ~1e-14, not 0
+    sizes = np.array([1, 2, 4, 8, 16] * 3)
+    curve = pd.concat([
+        pd.DataFrame({"size": sizes, "solved": 62.3, "selection": "uniform"}),
+        pd.DataFrame({"size": sizes, "solved": 60 + np.log2(sizes), "selection": "active"})])
+    assert np.polyfit(np.log2(sizes), np.full(15, 62.3), 1)[0] != 0
+    r = ex.efficiency_ratio(curve, "active", "uniform", n_boot=20)
+    assert np.isnan(r["ratio"]) and np.isnan(r["low"]) and np.isnan(r["high"])
+    assert r["slopes"]["active"] == pytest.approx(1.0)
+
+
 def test_sample_shares():
     rows = pd.DataFrame({
         "is_correct":      [True, True, False, False],

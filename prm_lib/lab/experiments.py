@@ -446,6 +446,11 @@ def fit_log_lines(curve: pd.DataFrame, by: str = "supervision") -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: Slopes (% solved per doubling of the data) smaller than this in absolute value are
+#: flat: :func:`efficiency_ratio` does not divide by them.
+FLAT_SLOPE = 1e-9
+
+
 def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = "selection",
                      n_boot: int = 2000, seed: int = 0) -> dict:
     """How much more data-efficient ``better`` is than ``baseline``: the ratio of the
@@ -459,8 +464,11 @@ def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = 
 
     Returns ``{"ratio", "low", "high", "slopes", "over"}`` (``over``: what was
     resampled). The ratio is NaN (no warning) when the baseline's slope is 0, e.g. when
-    no run solves anything (resamples with a zero baseline slope are left out of the
-    interval); it only means "times as data-efficient" when both slopes are positive.
+    no run solves anything or every run solves the same share (a slope under
+    :data:`FLAT_SLOPE` in absolute value counts as 0: a least-squares fit of a flat line
+    returns rounding error, not 0, and dividing by it gave ratios of 1e14); resamples
+    with a flat baseline are left out of the interval. The ratio only means "times as
+    data-efficient" when both slopes are positive.
     """
     rng = np.random.default_rng(seed)
     by_problem = "per_problem" in curve.columns
@@ -479,7 +487,7 @@ def efficiency_ratio(curve: pd.DataFrame, better: str, baseline: str, by: str = 
                                for v in np.unique(x)])
 
     def divide(a, b):
-        return a / b if b != 0 else float("nan")
+        return a / b if abs(b) > FLAT_SLOPE else float("nan")
 
     (xa, ya), (xb, yb) = parts(curve[curve[by] == better]), parts(curve[curve[by] == baseline])
     ratio = divide(slope(xa, ya.mean(1)), slope(xb, yb.mean(1)))
