@@ -203,26 +203,55 @@ def _pair_counts(y_bad: np.ndarray, s_bad: np.ndarray) -> tuple[float, int]:
 
 
 def grouped_auc(bad: Sequence[bool] | np.ndarray, suspicion: Sequence[float] | np.ndarray,
-                groups: Sequence) -> dict:
+                groups: Sequence, clusters: Sequence | None = None, n_boot: int = 0,
+                level: float = 0.95, seed: int = 0) -> dict:
     """ROC AUC counted only over pairs of a bad and another step **of the same group**
     (ties count half): with groups of steps that share their problem and everything
     before them, only the steps' own content differs inside a group, so a scorer cannot
     earn it by knowing where errors tend to happen (the position prior reads exactly 0.5).
 
+    Args:
+        bad, suspicion, groups: one entry per step (NaN suspicions are left out).
+        clusters: per step, the unit a bootstrap resamples (e.g. the problem: groups of
+            one problem are not independent); default: the groups themselves.
+        n_boot: bootstrap resamples of the clusters, with replacement (0: no interval).
+        level, seed: the interval's level and the resampling's seed.
+
     Returns ``{"auc", "pairs", "groups", "group_steps"}`` (``groups``: those holding
     both a bad and another step, ``group_steps`` their steps; ``auc`` NaN when there is
-    none). NaN suspicions are left out.
+    none), plus ``ci_low``, ``ci_high`` (percentile interval) and ``clusters`` when
+    ``n_boot`` > 0.
     """
     y, s = np.asarray(bad, bool), np.asarray(suspicion, float)
-    frame = pd.DataFrame({"key": list(groups), "y": y, "s": s})[np.isfinite(s)]
+    keys = list(groups)
+    cl = keys if clusters is None else list(clusters)
+    if not len(keys) == len(cl) == len(y) == len(s):
+        raise ValueError(f"{len(y)} labels, {len(s)} suspicions, {len(keys)} groups and "
+                         f"{len(cl)} clusters: one of each per step")
+    frame = pd.DataFrame({"key": keys, "cluster": cl, "y": y, "s": s})[np.isfinite(s)]
+    per_cluster: dict = {}
     concordant, pairs, n_groups, group_steps = 0.0, 0, 0, 0
     for _, g in frame.groupby("key", sort=False):
         c, n = _pair_counts(g["y"].to_numpy(), g["s"].to_numpy())
         if n:
             concordant, pairs = concordant + c, pairs + n
             n_groups, group_steps = n_groups + 1, group_steps + len(g)
-    return {"auc": concordant / pairs if pairs else float("nan"), "pairs": pairs,
-            "groups": n_groups, "group_steps": group_steps}
+            a = per_cluster.setdefault(g["cluster"].iloc[0], [0.0, 0])
+            a[0], a[1] = a[0] + c, a[1] + n
+    out = {"auc": concordant / pairs if pairs else float("nan"), "pairs": pairs,
+           "groups": n_groups, "group_steps": group_steps}
+    if n_boot > 0:
+        cn = np.array(list(per_cluster.values()), float).reshape(-1, 2)
+        lo = hi = float("nan")
+        if len(cn):
+            rng = np.random.default_rng(seed)
+            draws = rng.integers(0, len(cn), size=(n_boot, len(cn)))
+            c_b, n_b = cn[draws, 0].sum(1), cn[draws, 1].sum(1)
+            boots = c_b[n_b > 0] / n_b[n_b > 0]
+            tail = 100 * (1 - level) / 2
+            lo, hi = (float(v) for v in np.percentile(boots, [tail, 100 - tail]))
+        out |= {"ci_low": lo, "ci_high": hi, "clusters": len(cn)}
+    return out
 
 
 def labeled_step_auc(pool: pd.DataFrame, step_probs: Sequence[np.ndarray],

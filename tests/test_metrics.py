@@ -229,3 +229,21 @@ def test_grouped_auc_counts_pairs_inside_groups_only():
     assert grouped_auc(bad, mixed, groups)["auc"] == pytest.approx(2 / 3)
     assert np.isnan(grouped_auc([False, False], [0.1, 0.2], ["a", "a"])["auc"])
     assert grouped_auc(bad, [np.nan] + content[1:], groups)["pairs"] == 1
+
+
+def test_grouped_auc_interval_resamples_clusters():
+    from prm_lib.metrics import grouped_auc
+
+    bad = [True, False, False, True, False, False]
+    groups = ["a", "a", "a", "b", "b", "c"]
+    mixed = [0.8, 0.2, 0.9, 0.3, 0.2, 0.0]  # group a: 1 of 2 pairs right; group b: 1 of 1
+    r = grouped_auc(bad, mixed, groups, n_boot=500, seed=1)
+    assert r["auc"] == pytest.approx(2 / 3) and r["clusters"] == 2
+    # a resample holds group a twice (1/2), b twice (1) or one of each (2/3)
+    assert r["ci_low"] == pytest.approx(0.5) and r["ci_high"] == pytest.approx(1.0)
+    # both groups in one cluster (one problem): every resample is the whole data
+    one = grouped_auc(bad, mixed, groups, clusters=["p"] * 6, n_boot=200)
+    assert one["clusters"] == 1 and one["ci_low"] == one["ci_high"] == pytest.approx(2 / 3)
+    assert "ci_low" not in grouped_auc(bad, mixed, groups)
+    with pytest.raises(ValueError, match="one of each per step"):
+        grouped_auc(bad, mixed, groups, clusters=["p"])
