@@ -18,12 +18,19 @@ def run(script, *args, cache):
 
 def test_recipe_search_prints_its_table_without_the_test_pool(tmp_path):
     out = run("lab_recipe.py", "--recipes", "process, likelihood readout, lr 0.001, 1 epochs",
-              "process, label token", cache=tmp_path)
+              "process, label token", "--lab-seeds", "0", "1", cache=tmp_path)
     assert "the test pool is not read" in out
     assert "process, likelihood readout, lr 0.001, 1 epochs" in out
     assert "process, label token" in out and "majority voting" in out
     assert "validation: " in out and "held-out training problems" in out
-    assert len(list((tmp_path / "lab").glob("*/rms/*/summary.json"))) == 2
+    # one laboratory per seed, each recipe trained in each
+    assert "laboratory seed 0" in out and "laboratory seed 1" in out
+    assert len(list((tmp_path / "lab").glob("*/build.json"))) == 2
+    assert len(list((tmp_path / "lab").glob("*/rms/*/summary.json"))) == 4
+    across = out[out.index("Across 2 laboratory draws"):]
+    assert "worst margin over random pick" in across
+    setting = across[across.index("Per training setting"):]
+    assert "likelihood readout, lr 0.001, 1 epochs" in setting and "label token" in setting
 
 
 def test_diagnosis_runs_on_a_changed_laboratory(tmp_path):
