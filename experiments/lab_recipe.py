@@ -115,6 +115,8 @@ DEFAULT = ["process, label token", "outcome (final answer), label token",
 #: from the whole pool per problem (the column keeps its name at the tiny scale, whose
 #: pool is smaller).
 SMALL_N = 16
+#: Its column, named for SMALL_N at every scale (a pool smaller than SMALL_N is read whole).
+SMALL_COLUMN = f"best-of-{SMALL_N} % solved"
 
 
 def small_n(lab) -> int:
@@ -125,7 +127,7 @@ def small_n(lab) -> int:
 def evaluate(lab, scores, step_probs=None) -> dict:
     pool = lab.pools["test"]
     row = {"best-of-N % solved": solved_at_pool(lab, scores),
-           "best-of-16 % solved": solved_at_pool(lab, scores, n=small_n(lab)),
+           SMALL_COLUMN: solved_at_pool(lab, scores, n=small_n(lab)),
            "within-problem AUC (answer)": within_problem_auc(pool, scores),
            "within-problem AUC (every step)": within_problem_auc(pool, scores,
                                                                  "process_correct"),
@@ -193,7 +195,7 @@ def across_draws(results: dict[int, tuple[dict, dict]]) -> None:
     table = pd.concat({s: pd.DataFrame(rows).T for s, (rows, _) in results.items()},
                       names=["laboratory seed", "recipe"])
     refs = pd.DataFrame({s: r for s, (_, r) in results.items()}).T
-    small = "best-of-16 % solved"
+    small = SMALL_COLUMN
     margin = table[[small, "best-of-N % solved"]].astype(float).copy()
     margin["over random pick"] = (table["best-of-N % solved"].astype(float)
                                   - refs["random pick"].reindex(
