@@ -286,6 +286,40 @@ def test_same_seed_same_reward_model(lab, tmp_path, monkeypatch):
     np.testing.assert_array_equal(second.scores(), first)
 
 
+def test_runs_side_by_side_give_the_numbers_of_runs_one_after_another(lab, tmp_path,
+                                                                      monkeypatch):
+    # two worker processes against one, each in a fresh cache: the same scores, bit for
+    # bit (every run trains on one thread, whatever the number of workers)
+    rows = [ex.select_uniform(lab.pools["train"], k, seed=s) for k, s in ((1, 5), (2, 6))]
+    jobs = [(rows[0], "process", 5), (rows[1], "outcome (final answer)", 6),
+            (rows[1], "outcome (checker)", 6)]
+    got = {}
+    for workers in (2, 1):
+        monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path / str(workers)))
+        fresh = build_lab("tiny", seed=0, progress=False)
+        fresh = type(fresh)(**{**vars(fresh), "scale": fresh.scale.with_(rm_workers=workers)})
+        assert ex.rm_workers(fresh, len(jobs)) == workers
+        runs = ex.train_lab_rms(fresh, jobs, progress=False)
+        assert [r.supervision for r in runs] == [j[1] for j in jobs]
+        # one worker returns the runs it trained; two, the runs their workers wrote
+        assert [r.cached for r in runs] == [workers == 2] * len(jobs)
+        got[workers] = [r.scores() for r in runs]
+        # a second call reads every run from the cache
+        assert all(r.cached for r in ex.train_lab_rms(fresh, jobs, progress=False))
+    for a, b in zip(got[2], got[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rm_workers_defaults_to_the_cores_and_never_exceeds_the_runs(lab):
+    import os
+
+    auto = type(lab)(**{**vars(lab), "scale": lab.scale.with_(rm_workers=None)})
+    cores = len(os.sched_getaffinity(0))
+    assert ex.rm_workers(auto, 100) == cores
+    assert ex.rm_workers(auto, 1) == 1
+    assert ex.rm_workers(auto, 0) == 1
+
+
 def test_lab_folder_depends_on_build_settings_only():
     from dataclasses import replace
 
