@@ -299,7 +299,15 @@ def test_runs_side_by_side_give_the_numbers_of_runs_one_after_another(lab, tmp_p
         fresh = build_lab("tiny", seed=0, progress=False)
         fresh = type(fresh)(**{**vars(fresh), "scale": fresh.scale.with_(rm_workers=workers)})
         assert ex.rm_workers(fresh, len(jobs)) == workers
-        runs = ex.train_lab_rms(fresh, jobs, progress=False)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)  # the runs train on one thread whatever is set here
+        try:
+            runs = ex.train_lab_rms(fresh, jobs, progress=False)
+            assert torch.get_num_threads() == 2  # and the setting is given back
+        finally:
+            torch.set_num_threads(threads)
         assert [r.supervision for r in runs] == [j[1] for j in jobs]
         # one worker returns the runs it trained; two, the runs their workers wrote
         assert [r.cached for r in runs] == [workers == 2] * len(jobs)

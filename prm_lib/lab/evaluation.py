@@ -25,7 +25,7 @@ import pandas as pd
 from ..best_of_n import best_of_n
 from ..paper import PAPER_TABLE_4
 from ..reward_model import SCORING_RULES
-from .experiments import SUPERVISIONS, LabRun, select_uniform, train_lab_rm
+from .experiments import SUPERVISIONS, LabRun, select_uniform, train_lab_rms
 from .build import Laboratory
 
 __all__ = [
@@ -83,8 +83,8 @@ def lab_reward_models(lab: Laboratory, seed: int = 0, size: int | None = None,
     unknown = [s for s in supervisions if s not in RUN_NAMES]
     if unknown:
         raise ValueError(f"unknown supervision(s) {unknown}; choose from {SUPERVISIONS}")
-    return {RUN_NAMES[s]: train_lab_rm(lab, rows, s, seed=seed, progress=progress)
-            for s in supervisions}
+    runs = train_lab_rms(lab, [(rows, s, seed) for s in supervisions], progress=progress)
+    return {RUN_NAMES[s]: run for s, run in zip(supervisions, runs)}
 
 
 def scored_test_pool(lab: Laboratory, runs: Mapping[str, LabRun], rule: str = "product",

@@ -21,6 +21,7 @@ step probabilities it gives every sample of the test pool, so later chapters reu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -50,6 +51,7 @@ __all__ = [
     "LabRun",
     "train_lab_rm",
     "train_lab_rms",
+    "one_thread",
     "rm_workers",
     "pool_step_probs",
     "solved_at_pool",
@@ -159,7 +161,8 @@ class LabRun(RewardRun):
         cache = self.path / f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
         if cache.is_file():
             return np.load(cache)
-        probs = pool_step_probs(self.reward_model, pool)
+        with one_thread():  # as the run was scored: the same numbers on any machine
+            probs = pool_step_probs(self.reward_model, pool)
         scores = solution_scores(self.kind, probs, rule, neutral)
         np.save(cache, scores)
         return scores
@@ -196,6 +199,22 @@ def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.nd
     return probs
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Within the block, torch computes on one thread. Every laboratory reward model
+    trains and scores this way, so its numbers do not depend on how many cores the
+    machine has (matrix kernels split their sums by thread), and runs can go side by side
+    (:func:`train_lab_rms`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _run_path(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,
               tag: str = "") -> Path:
     """The cache folder of a :func:`train_lab_rm` run: a hash of what it trains on, how,
@@ -223,14 +242,11 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
 
     The training settings are the laboratory's ``rm``: the number of optimizer steps is
     ``rm.num_train_epochs`` passes over the examples, but at least ``rm_steps_min`` (small
-    sets are repeated rather than barely trained).
+    sets are repeated rather than barely trained). It trains and scores on one thread
+    (:func:`one_thread`): the same numbers on any number of cores.
     """
-    import torch
-    from transformers import LlamaForCausalLM
-
     scale = lab.scale
     path = _run_path(lab, rows, supervision, seed, tag)
-    kind = "prm" if supervision == "process" else "orm"
     if (path / "summary.json").is_file():
         history = path / "history.csv"
         return LabRun(path, json.loads((path / "summary.json").read_text()),
@@ -239,8 +255,21 @@ def train_lab_rm(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: in
                       step_probs=_load_probs(path / "test_probs.npz"))
     if scale.rm_head not in ("label_token", "likelihood"):
         raise ValueError(f"rm_head must be 'label_token' or 'likelihood', not {scale.rm_head!r}")
-    if scale.rm_head == "likelihood":
-        return _train_readout(lab, rows, supervision, seed, progress, path)
+    with one_thread():
+        if scale.rm_head == "likelihood":
+            return _train_readout(lab, rows, supervision, seed, progress, path)
+        return _train_label_token(lab, rows, supervision, seed, progress, path)
+
+
+def _train_label_token(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,
+                       progress: bool, path: Path) -> LabRun:
+    """:func:`train_lab_rm` for ``rm_head="label_token"``: the paper's head, trained by
+    :func:`~prm_lib.training.train_reward_model`."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    scale = lab.scale
+    kind = "prm" if supervision == "process" else "orm"
     fmt = lab_format(lab)
     examples, report = supervision_examples(lab.tokenizer, rows, supervision, fmt)
     rm = scale.rm
@@ -282,11 +311,8 @@ def rm_workers(lab: Laboratory, jobs: int) -> int:
 
 
 def _train_job(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int) -> str:
-    """One run of :func:`train_lab_rms` in a worker process, on one thread; the run is
-    written to the laboratory's cache, where the parent reads it."""
-    import torch
-
-    torch.set_num_threads(1)
+    """One run of :func:`train_lab_rms` in a worker process; the run is written to the
+    laboratory's cache, where the parent reads it."""
     return str(train_lab_rm(lab, rows, supervision, seed=seed).path)
 
 
@@ -294,16 +320,14 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
                   progress: bool = True, desc: str = "reward models") -> list[LabRun]:
     """:func:`train_lab_rm` for every ``(rows, supervision, seed)`` in ``jobs``, in order.
 
-    The laboratory's models are small, and one of them uses a second CPU core poorly
-    (on 2 cores, one run trains at 1.3x its one-thread speed, two runs side by side at
-    2x), so runs not in the cache train side by side in :func:`rm_workers` processes,
-    **one thread each**; a run also trains on one thread when there is a single worker,
-    so its numbers do not depend on how many cores the machine has.
+    Every run trains on one thread (:func:`one_thread`), and the laboratory's models are
+    too small to use a second core well (on 2 cores, one run on two threads trains at 1.3x
+    its one-thread speed; two runs side by side, at 2x), so runs not in the cache train
+    side by side in :func:`rm_workers` processes. The numbers are those of the runs one
+    after another.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    import torch
 
     from ..progress import progress_bar
 
@@ -322,16 +346,10 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
             for f in as_completed(futures):
                 f.result()
                 bar.update(1)
-    elif todo:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for i in todo:
-                rows, sup, seed = jobs[i]
-                trained[i] = train_lab_rm(lab, rows, sup, seed=seed)
-                bar.update(1)
-        finally:
-            torch.set_num_threads(threads)
+    else:
+        for i in todo:
+            trained[i] = train_lab_rm(lab, *jobs[i][:2], seed=jobs[i][2])
+            bar.update(1)
     bar.close()
     return [trained.get(i) or train_lab_rm(lab, rows, sup, seed=seed)
             for i, (rows, sup, seed) in enumerate(jobs)]
