@@ -320,13 +320,17 @@ def plot_data_curves(
     highest = max([float(curve["solved"].max()), *references.values()])
     top = max(bottom + 10, ax.get_ylim()[1], highest + 0.08 * (highest - bottom))
     ax.set_ylim(bottom, top)
-    # line labels at the left, pushed apart so close lines keep readable labels
-    gap, placed = 0.06 * (top - bottom), []
+    # line labels at the right, where more data has usually lifted the curves away from
+    # the references, pushed apart so close lines keep readable labels, on a light box
+    # that keeps them legible where a band passes behind
+    gap, placed = 0.05 * (top - bottom), []
     for label, value in sorted(references.items(), key=lambda kv: kv[1]):
         y = max(value, placed[-1] + gap) if placed else value
         placed.append(y)
-        ax.annotate(label, (curve["size"].min(), y), xytext=(2, 2),
-                    textcoords="offset points", fontsize=8, color="0.25")
+        ax.annotate(label, (curve["size"].max(), y), xytext=(-2, 2),
+                    textcoords="offset points", fontsize=8, color="0.25", ha="right",
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
+                          "alpha": 0.7})
     ax.set_xscale("log", base=2)
     sizes = sorted(curve["size"].unique())
     ax.set_xticks(sizes, [str(int(s)) for s in sizes])
