@@ -320,11 +320,10 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
                   progress: bool = True, desc: str = "reward models") -> list[LabRun]:
     """:func:`train_lab_rm` for every ``(rows, supervision, seed)`` in ``jobs``, in order.
 
-    Every run trains on one thread (:func:`one_thread`), and the laboratory's models are
-    too small to use a second core well (on 2 cores, one run on two threads trains at 1.3x
-    its one-thread speed; two runs side by side, at 2x), so runs not in the cache train
-    side by side in :func:`rm_workers` processes. The numbers are those of the runs one
-    after another.
+    Every run trains on one thread (:func:`one_thread`), so runs not in the cache train
+    side by side in :func:`rm_workers` processes, one per core: the numbers are those of
+    the runs one after another, in less time (``benchmarks/bench_lab_workers.py``
+    measures how much).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -332,12 +331,16 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
     from ..progress import progress_bar
 
     jobs = list(jobs)
-    todo = [i for i, j in enumerate(jobs)
-            if not (_run_path(lab, *j) / "summary.json").is_file()]
+    todo, seen = [], set()
+    for i, job in enumerate(jobs):  # each run once, however often it is asked for
+        path = _run_path(lab, *job)
+        if path not in seen and not (path / "summary.json").is_file():
+            todo.append(i)
+        seen.add(path)
     trained: dict[int, LabRun] = {}
     workers = rm_workers(lab, len(todo))
     bar = progress_bar(total=len(jobs), desc=desc, enabled=progress)
-    bar.update(len(jobs) - len(todo))
+    bar.update(len(jobs) - len(todo))  # read from the cache, or asked for twice
     if workers > 1:
         # the workers read the generator from the laboratory's folder, as every run does
         light = dataclasses.replace(lab, generator=None)
