@@ -14,7 +14,8 @@ built laboratory (built first if it is not in ``$PRM_CACHE_DIR``):
 * **side by side**: :func:`prm_lib.lab.train_lab_rms`, ``rm_workers`` processes of one
   thread each.
 
-It prints the wall-clock seconds of each, the ratios, and checks that the two one-thread
+One untimed run comes first. It prints the wall-clock seconds of each way (side by side
+includes starting the worker processes), the ratios, and checks that the two one-thread
 ways give the same scores, bit for bit.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -48,6 +50,8 @@ def main() -> None:
     ap.add_argument("--scale", default="laptop")
     ap.add_argument("--runs", type=int, default=6)
     ap.add_argument("--size", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes side by side (default: one per CPU core)")
     args = ap.parse_args()
 
     import torch
@@ -64,11 +68,16 @@ def main() -> None:
           f"{torch.get_num_threads()} threads by default, {os.cpu_count()} CPUs\n")
     seconds, scores = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
+        # untimed: one run first, so that no way pays for the first imports and loads
+        warm = fresh_copy(lab, Path(tmp) / "warm-up")
+        train_lab_rm(warm, select_uniform(lab.pools["train"], 1, seed=10_000), "process",
+                     seed=10_000)
         for way in ("one after another, every core", "one after another, one thread",
                     "side by side"):
             copy = fresh_copy(lab, Path(tmp) / str(len(seconds)))
             start = time.perf_counter()
             if way == "side by side":
+                copy = dataclasses.replace(copy, scale=copy.scale.with_(rm_workers=args.workers))
                 runs = train_lab_rms(copy, jobs, progress=False)
                 way = f"side by side, {rm_workers(copy, len(jobs))} processes"
             elif way.endswith("every core"):
