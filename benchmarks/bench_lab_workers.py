@@ -1,6 +1,6 @@
 """The laboratory's reward models one after another, or side by side.
 
-    python benchmarks/bench_lab_workers.py [--scale laptop] [--runs 6] [--size 4]
+    python benchmarks/bench_lab_workers.py [--scale laptop] [--runs 6] [--size 4] [--quick]
 
 Trains the same ``--runs`` reward models (process supervision, ``--size`` labeled samples
 per training problem, seeds 0, 1, ...) three ways, each in a fresh cache holding only the
@@ -52,7 +52,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=4)
     ap.add_argument("--workers", type=int, default=None,
                     help="processes side by side (default: one per CPU core)")
+    ap.add_argument("--quick", action="store_true",
+                    help="2 runs of 1 sample per problem (once the laboratory is built)")
     args = ap.parse_args()
+    if args.quick:
+        args.runs, args.size = 2, 1
 
     import torch
 
