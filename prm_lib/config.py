@@ -197,7 +197,10 @@ class LabConfig(_Preset):
     # (experiments/lab_recipe.py compares domains and recipes on held-out problems); 48
     # rather than 24 so that more labeled samples keep paying: with 24, uniform selection
     # was flat from one sample per problem on held-out problems and active learning's
-    # ratio could not be read (experiments/lab_active.py; results/README.md)
+    # ratio could not be read (experiments/lab_active.py; results/README.md). A fragile
+    # choice: of three draws of this design, seed 0's is the best, and in one the reward
+    # models learn nothing the generator's likelihood does not know
+    # (results/lab_recipe_laptop_avx2_48_misconceptions_draws.txt)
     domain: str = "digits"
     misconceptions: int = 48
     misconception_rate: float = 0.8
