@@ -323,7 +323,7 @@ def plot_data_curves(
     # line labels at the right, where more data has usually lifted the curves away from
     # the references, pushed apart so close lines keep readable labels, on a light box
     # that keeps them legible where a band passes behind
-    gap, placed = 0.05 * (top - bottom), []
+    gap, placed = 0.06 * (top - bottom), []
     for label, value in sorted(references.items(), key=lambda kv: kv[1]):
         y = max(value, placed[-1] + gap) if placed else value
         placed.append(y)
