@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prm_lib import get_scale
 from prm_lib.lab import experiments as ex
 from prm_lib.lab.build import build_lab
 from prm_lib.reward_model import solution_scores
@@ -392,3 +393,33 @@ def test_a_digits_laboratory_with_misconceptions_builds(tmp_path, monkeypatch):
     assert len(pool) == cfg.test_problems * cfg.test_pool
     assert lab.path.name.startswith("tiny-seed0-") and lab.path != build_lab.__globals__[
         "lab_dir"](get_scale("tiny").lab, 0)
+
+
+def test_generator_is_trained_once_and_on_one_thread(tmp_path, monkeypatch):
+    """build_lab reuses a generator lab_generator trained, and the generator (hence the
+    whole laboratory) does not depend on how many threads torch may use."""
+    import torch
+
+    from prm_lib.lab.build import lab_generator
+
+    scale = get_scale("tiny").lab
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path / "two"))
+        torch.set_num_threads(2)
+        gen, _, _, seconds = lab_generator(scale, seed=0, progress=False)
+        assert torch.get_num_threads() == 2  # set back after training
+        built = build_lab("tiny", seed=0, progress=False)
+        assert not built.cached and built.timings["generator"] == seconds
+        monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path / "one"))
+        torch.set_num_threads(1)
+        other = build_lab("tiny", seed=0, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(gen.state_dict().values(), other.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    for split in ("train", "test"):
+        pd.testing.assert_frame_equal(built.pools[split], other.pools[split])
+    rebuilt = build_lab("tiny", seed=0, progress=False, rebuild=True)
+    assert not rebuilt.cached
+    pd.testing.assert_frame_equal(rebuilt.pools["test"], other.pools["test"])

@@ -25,10 +25,11 @@ from .. import __version__
 from ..config import LabConfig, Scale, get_scale
 from ..progress import quiet_loading
 from ..sources import cache_dir
-from .generator import sample_solutions, train_generator
+from .generator import one_thread, sample_solutions, train_generator
 from .problems import LabProblem, make_problems, misconceptions
 
-__all__ = ["Laboratory", "build_lab", "lab_dir", "validation_lab"]
+__all__ = ["Laboratory", "build_lab", "lab_dir", "generator_dir", "lab_generator", "pool_seed",
+           "validation_lab"]
 
 _SPLIT_SEEDS = {"test": 1, "train": 2, "generator": 3}
 
@@ -70,22 +71,40 @@ BUILD_FIELDS = ("generator", "generator_problems", "train_problems", "test_probl
 
 #: Build settings added later: in the key only when they differ from their default, so
 #: the folders of laboratories built before them keep their names.
-OPTIONAL_BUILD_FIELDS = {"domain": "chain", "misconceptions": 0, "misconception_rate": 0.0}
+OPTIONAL_BUILD_FIELDS = {"domain": "chain", "misconceptions": 0, "misconception_rate": 0.0,
+                         "temperature": 1.0}
+
+#: The settings that change the generator: all but how its pools are sampled (laboratories
+#: that differ only in those share one generator).
+POOL_FIELDS = ("train_pool", "test_pool", "temperature")
+
+
+def _key(scale: LabConfig, seed: int, skip: tuple[str, ...] = ()) -> str:
+    settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS and k not in skip}
+    if settings["generator"].get("target_loss") is None:  # added later: old names kept
+        settings["generator"].pop("target_loss", None)
+    settings |= {k: getattr(scale, k) for k, default in OPTIONAL_BUILD_FIELDS.items()
+                 if getattr(scale, k) != default and k not in skip}
+    # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
+    # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
+    # "threads": 1 since the generator trains and samples on one thread (before, on all)
+    key = {"scale": settings, "seed": seed, "version": __version__, "sampler": 2,
+           "threads": 1}
+    if scale.domain == "digits":
+        key["text"] = 2  # 2: the shorter problem text ("Last digit of ...?")
+    key = json.dumps(key, sort_keys=True, default=str)
+    return f"{scale.name}-seed{seed}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
 def lab_dir(scale: LabConfig, seed: int) -> Path:
     """Where the laboratory for these settings lives."""
-    settings = {k: v for k, v in scale.as_dict().items() if k in BUILD_FIELDS}
-    settings |= {k: getattr(scale, k) for k, default in OPTIONAL_BUILD_FIELDS.items()
-                 if getattr(scale, k) != default}
-    # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
-    # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
-    key = {"scale": settings, "seed": seed, "version": __version__, "sampler": 2}
-    if scale.domain == "digits":
-        key["text"] = 2  # 2: the shorter problem text ("Last digit of ...?")
-    key = json.dumps(key, sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return cache_dir() / "lab" / f"{scale.name}-seed{seed}-{digest}"
+    return cache_dir() / "lab" / _key(scale, seed)
+
+
+def generator_dir(scale: LabConfig, seed: int) -> Path:
+    """Where the generator for these settings lives (shared by laboratories that differ
+    only in how their pools are sampled, :data:`POOL_FIELDS`)."""
+    return cache_dir() / "lab" / "generators" / _key(scale, seed, skip=POOL_FIELDS)
 
 
 def _split_problems(scale: LabConfig, seed: int) -> dict[str, list[LabProblem]]:
@@ -97,6 +116,11 @@ def _split_problems(scale: LabConfig, seed: int) -> dict[str, list[LabProblem]]:
     gen = make_problems(scale.generator_problems, seed=s("generator"), exclude=test + train,
                         **kw)
     return {"generator": gen, "train": train, "test": test}
+
+
+def pool_seed(seed: int, split: str) -> int:
+    """The sampling seed of the laboratory's ``"train"`` or ``"test"`` pool."""
+    return int(np.random.SeedSequence([seed, _SPLIT_SEEDS[split]]).generate_state(1)[0])
 
 
 def _save_pool(df: pd.DataFrame, path: Path) -> None:
@@ -118,10 +142,52 @@ def _load_pool(path: Path) -> pd.DataFrame:
     return df
 
 
+def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True):
+    """The laboratory's generator for these settings and seed, trained on reference
+    solutions of the generator problems on one thread (so that a seed draws the same
+    generator on any number of cores), or loaded from :func:`generator_dir` when it
+    already is (every laboratory that differs only in how its pools are sampled shares
+    it; ``experiments/lab_generator.py`` compares generators this way).
+
+    Returns ``(model, tokenizer, history, seconds)``: ``seconds`` is the time its
+    training took.
+    """
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    path = generator_dir(scale, seed)
+    done = path / "generator.json"
+    if done.is_file():
+        with quiet_loading():
+            gen = LlamaForCausalLM.from_pretrained(path).eval()
+        return (gen, AutoTokenizer.from_pretrained(path),
+                pd.read_csv(path / "generator_history.csv"),
+                json.loads(done.read_text())["seconds"])
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted training: start clean
+    problems = _split_problems(scale, seed)
+    facts = misconceptions(scale.misconceptions, seed, scale.domain) \
+        if scale.misconceptions else None
+    t = time.perf_counter()
+    with one_thread():
+        gen, tok, history = train_generator(problems["generator"], scale.generator,
+                                            seed=seed, progress=progress,
+                                            misconceptions=facts,
+                                            misconception_rate=scale.misconception_rate)
+    seconds = round(time.perf_counter() - t, 1)
+    with quiet_loading():
+        gen.save_pretrained(path)
+    tok.save_pretrained(path)
+    history.to_csv(path / "generator_history.csv", index=False)
+    done.write_text(json.dumps({"seconds": seconds}))
+    return gen, tok, history, seconds
+
+
 def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress: bool = True,
               rebuild: bool = False) -> Laboratory:
     """Build (or load from the cache) the laboratory of this scale (a name, a
-    :class:`~prm_lib.config.Scale` or its ``lab``) and seed.
+    :class:`~prm_lib.config.Scale` or its ``lab``) and seed: its generator
+    (:func:`lab_generator`) and its pools, sampled on one thread like the generator's
+    training, so that the laboratory does not depend on the machine's cores.
 
     Returns a :class:`Laboratory`. ``rebuild=True`` ignores the cache.
     """
@@ -144,24 +210,21 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     if path.exists():
         shutil.rmtree(path)  # an interrupted or stale build: start clean
     path.mkdir(parents=True)
-    timings = {}
-    t = time.perf_counter()
-    facts = misconceptions(scale.misconceptions, seed, scale.domain) \
-        if scale.misconceptions else None
-    gen, tok, history = train_generator(problems["generator"], scale.generator, seed=seed,
-                                        progress=progress, misconceptions=facts,
-                                        misconception_rate=scale.misconception_rate)
-    timings["generator"] = round(time.perf_counter() - t, 1)
-    with quiet_loading():
+    if rebuild:
+        shutil.rmtree(generator_dir(scale, seed), ignore_errors=True)
+    gen, tok, history, gen_seconds = lab_generator(scale, seed, progress)
+    with quiet_loading():  # every reward model starts from the laboratory's own copy
         gen.save_pretrained(path / "generator")
     tok.save_pretrained(path / "generator")
     history.to_csv(path / "generator_history.csv", index=False)
+    timings = {"generator": gen_seconds}
     pools = {}
     for split, n in (("train", scale.train_pool), ("test", scale.test_pool)):
         t = time.perf_counter()
-        pools[split] = sample_solutions(
-            gen, tok, problems[split], n, seed=int(np.random.SeedSequence(
-                [seed, _SPLIT_SEEDS[split]]).generate_state(1)[0]), progress=progress)
+        with one_thread():
+            pools[split] = sample_solutions(
+                gen, tok, problems[split], n, seed=pool_seed(seed, split),
+                temperature=scale.temperature, progress=progress)
         timings[f"{split} pool"] = round(time.perf_counter() - t, 1)
         _save_pool(pools[split], path / f"pool_{split}.parquet")
     done.write_text(json.dumps({"timings": timings, "scale": scale.as_dict()}, indent=2,

@@ -21,7 +21,6 @@ step probabilities it gives every sample of the test pool, so later chapters reu
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -41,7 +40,7 @@ from ..reward_model import solution_scores
 from ..schema import Completion, LabeledSolution, Step
 from ..training import RewardRun, add_top_layers, train_reward_model
 from .build import Laboratory
-from .generator import PROMPT
+from .generator import PROMPT, one_thread
 
 __all__ = [
     "SUPERVISIONS",
@@ -197,22 +196,6 @@ def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.nd
     for i, p in zip(idx, got):
         probs[i] = p
     return probs
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Within the block, torch computes on one thread. Every laboratory reward model
-    trains and scores this way, so its numbers do not depend on how many cores the
-    machine has (matrix kernels split their sums by thread), and runs can go side by side
-    (:func:`train_lab_rms`)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_path(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,

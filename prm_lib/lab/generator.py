@@ -14,6 +14,7 @@ unchanged, exactly as the paper fine-tunes its reward models from the base model
 
 from __future__ import annotations
 
+import contextlib
 import math
 import string
 import time
@@ -25,12 +26,33 @@ import pandas as pd
 
 from .problems import LabProblem, check_steps, reference_steps
 
-__all__ = ["lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
+__all__ = ["one_thread", "lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
            "train_generator", "sample_solutions", "PROMPT"]
+
+#: Steps whose mean training loss is compared with ``GeneratorConfig.target_loss``.
+TARGET_WINDOW = 50
 
 #: How a problem is shown to the generator and to the reward models (as in
 #: :class:`prm_lib.formatting.FormatConfig`).
 PROMPT = "{problem}\n\n"
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Within the block, torch computes on one thread. The laboratory's generator trains
+    and samples this way, and every reward model trains and scores this way, so their
+    numbers do not depend on how many cores the machine has (matrix kernels split their
+    sums by thread), and reward models can train side by side
+    (:func:`~prm_lib.lab.experiments.train_lab_rms`). Models this small lose little
+    speed on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def lab_tokenizer():
@@ -59,7 +81,12 @@ class GeneratorConfig:
 
     Attributes:
         hidden_size, layers, heads: the transformer (intermediate size is 4x hidden).
-        steps, batch_size, learning_rate: training (AdamW, warmup then cosine decay).
+        steps, batch_size, learning_rate: training (AdamW, warmup then cosine decay over
+            ``steps``).
+        target_loss: when set, training stops as soon as the mean training loss of the
+            last :data:`TARGET_WINDOW` steps is below it (``steps`` is then the most it
+            may take): each draw trains until it has learned as much, however fast its
+            initialisation lets it.
         neutral_rate: chance of a restatement after each operation in the training
             solutions (the domain's neutral steps).
         max_length: longest sequence in tokens.
@@ -71,6 +98,7 @@ class GeneratorConfig:
     steps: int = 1200
     batch_size: int = 32
     learning_rate: float = 3e-3
+    target_loss: float | None = None
     neutral_rate: float = 0.1
     max_length: int = 192
 
@@ -129,7 +157,7 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
         t = (step - warmup) / max(1, config.steps - warmup)
         return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    rows, start = [], time.perf_counter()
+    rows, start, recent = [], time.perf_counter(), []
     model.train()
     bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
     for step in bar:
@@ -153,10 +181,16 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 25 == 0 or step == config.steps - 1:
+        recent = (recent + [loss.item()])[-TARGET_WINDOW:]
+        reached = (config.target_loss is not None and len(recent) == TARGET_WINDOW
+                   and float(np.mean(recent)) < config.target_loss)
+        if step % 25 == 0 or step == config.steps - 1 or reached:
             rows.append({"step": step + 1, "loss": loss.item(), "learning_rate": lr_at(step),
                          "seconds": time.perf_counter() - start})
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if reached:
+            break
+    bar.close()
     model.eval()
     return model, tok, pd.DataFrame(rows)
 
