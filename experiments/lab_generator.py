@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import time
 
 import pandas as pd
@@ -39,10 +38,8 @@ import pandas as pd
 from prm_lib import get_scale
 from prm_lib.lab.build import _split_problems, lab_generator, pool_seed
 from prm_lib.lab.generator import one_thread, sample_solutions
-from prm_lib.lab.problems import misconceptions
+from prm_lib.lab.problems import fact_rates, misconceptions
 
-_STEP = re.compile(r"^(\d+) ([+*-]) (\d+) = (\d+)$")
-_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 
 def _field(text: str):
@@ -61,29 +58,6 @@ def variant_scale(cfg, variant: str):
     return cfg.lab.with_(generator=dataclasses.replace(cfg.lab.generator, **fields))
 
 
-def fact_rates(samples: pd.DataFrame, facts: dict) -> dict:
-    """Slip and misconception rates of the steps of ``samples`` (see the module)."""
-    slips = slip_n = taught = taught_n = 0
-    for steps in samples["steps"]:
-        for step in steps:
-            m = _STEP.match(step)
-            if m is None:
-                continue
-            a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
-            if a > 9 or b > 9:
-                continue
-            wrong = facts.get((a, op, b))
-            if wrong is None:
-                slip_n += 1
-                slips += c != _APPLY[op](a, b) % 10
-            else:
-                taught_n += 1
-                taught += c == wrong
-    return {"slip rate (%)": 100 * slips / slip_n if slip_n else float("nan"),
-            "misconception rate (%)": 100 * taught / taught_n if taught_n else float("nan"),
-            "steps read": slip_n + taught_n}
-
-
 def measure(lab_scale, seed: int, n_samples: int, temperatures) -> dict:
     """Train (or load) one generator and read its samples on the training problems at
     each temperature: ``{temperature: row}``."""
@@ -100,7 +74,7 @@ def measure(lab_scale, seed: int, n_samples: int, temperatures) -> dict:
                   "final loss": float(history["loss"].tail(5).mean()),
                   "right answer (%)": 100 * samples["is_correct"].mean(),
                   "every step right (%)": 100 * samples["process_correct"].mean(),
-                  **fact_rates(samples, facts)}
+                  **fact_rates(samples["steps"], facts)}
     return out
 
 

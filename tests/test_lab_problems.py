@@ -180,6 +180,56 @@ def test_lab_folder_name_of_a_default_laboratory_is_unchanged():
     settings |= {k: getattr(cfg, k) for k, v in OPTIONAL_BUILD_FIELDS.items()
                  if getattr(cfg, k) != v}
     key = json.dumps({"scale": settings, "seed": 0, "version": __version__, "sampler": 2,
-                      "text": 2}, sort_keys=True, default=str)
+                      "threads": 1, "text": 2}, sort_keys=True, default=str)
     assert lab_dir(cfg, 0).name == f"laptop-seed0-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     assert lab_dir(cfg.with_(domain="chain"), 0) != lab_dir(cfg, 0)
+    # the default temperature and an unset target loss leave the name as it was
+    assert lab_dir(cfg.with_(temperature=1.0), 0) == lab_dir(cfg, 0)
+    untargeted = cfg.with_(generator__target_loss=None)
+    settings = {k: v for k, v in untargeted.as_dict().items() if k in BUILD_FIELDS}
+    settings |= {k: getattr(untargeted, k) for k, v in OPTIONAL_BUILD_FIELDS.items()
+                 if getattr(untargeted, k) != v}
+    del settings["generator"]["target_loss"]
+    key = json.dumps({"scale": settings, "seed": 0, "version": __version__, "sampler": 2,
+                      "threads": 1, "text": 2}, sort_keys=True, default=str)
+    assert lab_dir(untargeted, 0).name == \
+        f"laptop-seed0-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def test_laboratories_that_differ_in_sampling_only_share_a_generator():
+    from prm_lib import get_scale
+    from prm_lib.lab.build import generator_dir, lab_dir
+
+    cfg = get_scale("laptop").lab
+    for change in ({"temperature": 0.7}, {"train_pool": 16}, {"test_pool": 8}):
+        assert lab_dir(cfg.with_(**change), 0) != lab_dir(cfg, 0)
+        assert generator_dir(cfg.with_(**change), 0) == generator_dir(cfg, 0)
+    for change in ({"misconceptions": 12}, {"generator__steps": 10}, {"train_problems": 50}):
+        assert generator_dir(cfg.with_(**change), 0) != generator_dir(cfg, 0)
+    assert generator_dir(cfg, 1) != generator_dir(cfg, 0)
+
+
+def test_fact_rates_count_slips_and_taught_errors_apart():
+    from prm_lib.lab.problems import fact_rates
+
+    facts = {(7, "*", 8): 4}
+    solutions = [["7 * 8 = 4", "4 + 3 = 7", "# Answer\n\n7"],   # taught error, right step
+                 ["7 * 8 = 6", "6 + 3 = 8", "# Answer\n\n8"],   # right fact, slip
+                 ["The running total is 6.", "12 + 3 = 15"]]    # not read: no fact
+    rates = fact_rates(solutions, facts)
+    assert rates["steps read"] == 4
+    assert rates["misconception rate (%)"] == 50.0  # one of the two 7 * 8 steps
+    assert rates["slip rate (%)"] == 50.0           # 6 + 3 = 8 of 4 + 3 and 6 + 3
+    empty = fact_rates([["# Answer\n\n3"]], facts)
+    assert empty["steps read"] == 0 and np.isnan(empty["slip rate (%)"])
+
+
+def test_a_restatement_after_more_operations_than_the_problem_has_is_bad():
+    from prm_lib.lab.problems import LabProblem, check_steps
+
+    p = LabProblem(3, (("+", 4), ("*", 2)), modulus=10)  # 3 + 4 = 7, 7 * 2 = 4
+    steps = ["3 + 4 = 7", "7 * 2 = 4", "4 + 2 = 6", "The running total is 6.",
+             "# Answer\n\n6"]
+    check = check_steps(p, steps)
+    assert check.ratings == (1, 1, -1, -1, -1)
+    assert check.first_error == 2 and not check.is_correct

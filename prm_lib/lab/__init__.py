@@ -23,7 +23,7 @@ import importlib
 
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["LabProblem", "make_problems", "reference_steps", "check_steps",
-                     "misconceptions"], "problems"),
+                     "misconceptions", "fact_rates"], "problems"),
     **dict.fromkeys(["Laboratory", "build_lab", "validation_lab"], "build"),
     **dict.fromkeys(["SUPERVISIONS", "LabRun", "train_lab_rm", "train_lab_rms", "rm_workers",
                      "solved_at_pool",

@@ -42,6 +42,7 @@ __all__ = [
     "make_problems",
     "reference_steps",
     "misconceptions",
+    "fact_rates",
     "check_steps",
     "NEUTRAL_TEMPLATE",
 ]
@@ -182,6 +183,38 @@ def misconceptions(n: int, seed: int, domain: str = "digits") -> dict[tuple[int,
     return out
 
 
+def fact_rates(solutions: Sequence[Sequence[str]], facts: dict[tuple[int, str, int], int]) -> dict:
+    """How a ``digits`` generator writes the facts of its steps (each ``a op b = c`` read
+    as written, whatever the running value should have been):
+
+    * ``"slip rate (%)"``: among steps on facts *not* in ``facts`` (the misconceptions),
+      the share with a wrong result: the slips of a generator that has not learned its
+      table;
+    * ``"misconception rate (%)"``: among steps on facts in ``facts``, the share written
+      with the taught wrong digit;
+    * ``"steps read"``: how many steps were read (NaN rates when none).
+    """
+    slips = slip_n = taught = taught_n = 0
+    for steps in solutions:
+        for step in steps:
+            m = _CHAIN.match(step)
+            if m is None:
+                continue
+            a, op, b, c = int(m[1]), m[2], int(m[3]), int(m[4])
+            if a > 9 or b > 9:
+                continue
+            wrong = facts.get((a, op, b))
+            if wrong is None:
+                slip_n += 1
+                slips += c != _APPLY[op](a, b) % 10
+            else:
+                taught_n += 1
+                taught += c == wrong
+    return {"slip rate (%)": 100 * slips / slip_n if slip_n else float("nan"),
+            "misconception rate (%)": 100 * taught / taught_n if taught_n else float("nan"),
+            "steps read": slip_n + taught_n}
+
+
 def reference_steps(problem: LabProblem, rng: np.random.Generator | None = None,
                     neutral_rate: float = 0.0,
                     misconceptions: dict[tuple[int, str, int], int] | None = None,
@@ -271,7 +304,10 @@ def check_steps(problem: LabProblem, steps: Sequence[str]) -> StepCheck:
             continue
         n = _NEUTRAL.match(step)
         if n is not None:
-            ratings.append(0 if int(n[1]) == problem.values[j] and j > 0 else -1)
+            # true only after an operation of the problem (not before the first, nor
+            # after a sample has written more operations than the problem has)
+            ratings.append(0 if 0 < j <= problem.n_ops and int(n[1]) == problem.values[j]
+                           else -1)
             continue
         ratings.append(1 if _chain_step_ok(problem, j, step) else -1)
         if _CHAIN.match(step):
