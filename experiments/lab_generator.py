@@ -13,7 +13,8 @@ each of the laboratory's *training* problems, as its training pool draws them (t
 that pool's first samples; the test problems are not read). Per generator and
 temperature it prints:
 
-* the training time and the last logged training losses (mean of the last 5 logs);
+* the optimizer steps and time its training took, and its last logged training losses
+  (mean of the last 5 logs);
 * % of samples with the right answer (what a random pick scores), and % with every step
   right;
 * the **slip rate**: among steps whose written fact (``a op b``, as the sample wrote its
@@ -70,7 +71,8 @@ def measure(lab_scale, seed: int, n_samples: int, temperatures) -> dict:
         with one_thread():  # as build_lab samples its pools
             samples = sample_solutions(gen, tok, problems, n_samples, temperature=t,
                                        seed=pool_seed(seed, "train"), progress=False)
-        out[t] = {"training seconds": seconds,
+        out[t] = {"training steps": int(history["step"].iloc[-1]),
+                  "training seconds": seconds,
                   "final loss": float(history["loss"].tail(5).mean()),
                   "right answer (%)": 100 * samples["is_correct"].mean(),
                   "every step right (%)": 100 * samples["process_correct"].mean(),
@@ -117,7 +119,7 @@ def main() -> None:
     print("\nPer generator:")
     print(table.round(3).to_string())
     summary = table.groupby(level=[0, 1], sort=False).agg(
-        {"training seconds": "mean", "final loss": "max", "right answer (%)": ["min", "max"],
+        {"training steps": "max", "training seconds": "mean", "final loss": "max", "right answer (%)": ["min", "max"],
          "every step right (%)": ["min", "max"], "slip rate (%)": "max",
          "misconception rate (%)": "min"})
     print("\nPer variant, over draws (worst: highest loss and slip rate, lowest "
