@@ -36,21 +36,12 @@ import time
 
 import pandas as pd
 
+from lab_recipe import _field  # the same FIELD=VALUE reading
 from prm_lib import get_scale
 from prm_lib.lab.build import _split_problems, lab_generator, pool_seed
 from prm_lib.lab.generator import one_thread, sample_solutions
 from prm_lib.lab.problems import fact_rates, misconceptions
 
-
-
-def _field(text: str):
-    import ast
-
-    name, _, value = text.partition("=")
-    try:
-        return name.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name.strip(), value
 
 
 def variant_scale(cfg, variant: str):

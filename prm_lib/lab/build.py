@@ -142,12 +142,16 @@ def _load_pool(path: Path) -> pd.DataFrame:
     return df
 
 
-def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True):
+def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True,
+                  problems: dict[str, list[LabProblem]] | None = None):
     """The laboratory's generator for these settings and seed, trained on reference
     solutions of the generator problems on one thread (so that a seed draws the same
     generator on any number of cores), or loaded from :func:`generator_dir` when it
     already is (every laboratory that differs only in how its pools are sampled shares
     it; ``experiments/lab_generator.py`` compares generators this way).
+
+    ``problems``: the laboratory's problem splits when the caller has drawn them already
+    (:func:`build_lab` has), so they are not drawn twice.
 
     Returns ``(model, tokenizer, history, seconds)``: ``seconds`` is the time its
     training took.
@@ -164,7 +168,7 @@ def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True):
                 json.loads(done.read_text())["seconds"])
     if path.exists():
         shutil.rmtree(path)  # an interrupted training: start clean
-    problems = _split_problems(scale, seed)
+    problems = problems or _split_problems(scale, seed)
     facts = misconceptions(scale.misconceptions, seed, scale.domain) \
         if scale.misconceptions else None
     t = time.perf_counter()
@@ -212,7 +216,7 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     path.mkdir(parents=True)
     if rebuild:
         shutil.rmtree(generator_dir(scale, seed), ignore_errors=True)
-    gen, tok, history, gen_seconds = lab_generator(scale, seed, progress)
+    gen, tok, history, gen_seconds = lab_generator(scale, seed, progress, problems)
     with quiet_loading():  # every reward model starts from the laboratory's own copy
         gen.save_pretrained(path / "generator")
     tok.save_pretrained(path / "generator")
