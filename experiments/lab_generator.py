@@ -39,7 +39,7 @@ import pandas as pd
 from lab_recipe import _field  # the same FIELD=VALUE reading
 from prm_lib import get_scale
 from prm_lib.lab.build import _split_problems, lab_generator, pool_seed
-from prm_lib.lab.generator import one_thread, sample_solutions
+from prm_lib.lab.generator import sample_solutions, torch_threads
 from prm_lib.lab.problems import fact_rates, misconceptions
 
 
@@ -59,7 +59,7 @@ def measure(lab_scale, seed: int, n_samples: int, temperatures) -> dict:
         if lab_scale.misconceptions else {}
     out = {}
     for t in temperatures:
-        with one_thread():  # as build_lab samples its pools
+        with torch_threads(lab_scale.generator.threads):  # as build_lab samples its pools
             samples = sample_solutions(gen, tok, problems, n_samples, temperature=t,
                                        seed=pool_seed(seed, "train"), progress=False)
         out[t] = {"training steps": int(history["step"].iloc[-1]),

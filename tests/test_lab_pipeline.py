@@ -395,9 +395,9 @@ def test_a_digits_laboratory_with_misconceptions_builds(tmp_path, monkeypatch):
         "lab_dir"](get_scale("tiny").lab, 0)
 
 
-def test_generator_is_trained_once_and_on_one_thread(tmp_path, monkeypatch):
+def test_generator_is_trained_once_on_a_fixed_number_of_threads(tmp_path, monkeypatch):
     """build_lab reuses a generator lab_generator trained, and the generator (hence the
-    whole laboratory) does not depend on how many threads torch may use."""
+    whole laboratory) does not depend on how many threads torch may use outside it."""
     import torch
 
     from prm_lib.lab.build import lab_generator

@@ -25,7 +25,7 @@ from .. import __version__
 from ..config import LabConfig, Scale, get_scale
 from ..progress import quiet_loading
 from ..sources import cache_dir
-from .generator import one_thread, sample_solutions, train_generator
+from .generator import sample_solutions, torch_threads, train_generator
 from .problems import LabProblem, make_problems, misconceptions
 
 __all__ = ["Laboratory", "build_lab", "lab_dir", "generator_dir", "lab_generator", "pool_seed",
@@ -87,9 +87,8 @@ def _key(scale: LabConfig, seed: int, skip: tuple[str, ...] = ()) -> str:
                  if getattr(scale, k) != default and k not in skip}
     # "sampler": bumped when the pools' sampler changes, so a folder sampled by an older
     # one is not reused (2: per-sample seeds of prm_lib.generation; before: per batch).
-    # "threads": 1 since the generator trains and samples on one thread (before, on all)
-    key = {"scale": settings, "seed": seed, "version": __version__, "sampler": 2,
-           "threads": 1}
+    # (the generator's threads are in its settings: a fixed number since "threads": 1)
+    key = {"scale": settings, "seed": seed, "version": __version__, "sampler": 2}
     if scale.domain == "digits":
         key["text"] = 2  # 2: the shorter problem text ("Last digit of ...?")
     key = json.dumps(key, sort_keys=True, default=str)
@@ -145,8 +144,9 @@ def _load_pool(path: Path) -> pd.DataFrame:
 def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True,
                   problems: dict[str, list[LabProblem]] | None = None):
     """The laboratory's generator for these settings and seed, trained on reference
-    solutions of the generator problems on one thread (so that a seed draws the same
-    generator on any number of cores), or loaded from :func:`generator_dir` when it
+    solutions of the generator problems on a fixed number of threads
+    (``GeneratorConfig.threads``, so that a seed draws the same generator on any number
+    of cores), or loaded from :func:`generator_dir` when it
     already is (every laboratory that differs only in how its pools are sampled shares
     it; ``experiments/lab_generator.py`` compares generators this way).
 
@@ -172,7 +172,7 @@ def lab_generator(scale: LabConfig, seed: int = 0, progress: bool = True,
     facts = misconceptions(scale.misconceptions, seed, scale.domain) \
         if scale.misconceptions else None
     t = time.perf_counter()
-    with one_thread():
+    with torch_threads(scale.generator.threads):
         gen, tok, history = train_generator(problems["generator"], scale.generator,
                                             seed=seed, progress=progress,
                                             misconceptions=facts,
@@ -190,8 +190,8 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
               rebuild: bool = False) -> Laboratory:
     """Build (or load from the cache) the laboratory of this scale (a name, a
     :class:`~prm_lib.config.Scale` or its ``lab``) and seed: its generator
-    (:func:`lab_generator`) and its pools, sampled on one thread like the generator's
-    training, so that the laboratory does not depend on the machine's cores.
+    (:func:`lab_generator`) and its pools, sampled on the generator's fixed number of
+    threads, so that the laboratory does not depend on the machine's cores.
 
     Returns a :class:`Laboratory`. ``rebuild=True`` ignores the cache.
     """
@@ -225,7 +225,7 @@ def build_lab(scale: str | Scale | LabConfig = "laptop", seed: int = 0, progress
     pools = {}
     for split, n in (("train", scale.train_pool), ("test", scale.test_pool)):
         t = time.perf_counter()
-        with one_thread():
+        with torch_threads(scale.generator.threads):
             pools[split] = sample_solutions(
                 gen, tok, problems[split], n, seed=pool_seed(seed, split),
                 temperature=scale.temperature, progress=progress)

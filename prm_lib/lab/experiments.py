@@ -41,6 +41,7 @@ from ..schema import Completion, LabeledSolution, Step
 from ..training import RewardRun, add_top_layers, train_reward_model
 from .build import Laboratory
 from .generator import PROMPT, one_thread
+from .readout import SCORING_BATCH_SIZE
 
 __all__ = [
     "SUPERVISIONS",
@@ -187,7 +188,7 @@ def _load_probs(path: Path) -> list[np.ndarray]:
     return np.split(z["flat"], np.cumsum(z["lengths"])[:-1])
 
 
-def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = 256) -> list[np.ndarray]:
+def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
     """Label probabilities per step for every sample of ``pool`` (row order)."""
     probs: list[np.ndarray] = [np.zeros((0, len(rm.labels)))] * len(pool)
     idx = [i for i, s in enumerate(pool["steps"]) if len(s)]
@@ -635,7 +636,8 @@ def reference_lines(lab: Laboratory, seed: int = 0, n: int | None = None) -> dic
             "random pick": 100 * float(rate.mean())}
 
 
-def generator_loglik(lab: Laboratory, pool: pd.DataFrame, batch_size: int = 256) -> np.ndarray:
+def generator_loglik(lab: Laboratory, pool: pd.DataFrame,
+                     batch_size: int = SCORING_BATCH_SIZE) -> np.ndarray:
     """The generator's own log-likelihood of every sample of ``pool`` (row order): the
     sum over the solution's tokens and its end token of log P(token | what precedes),
     in nats (a sample cut off at the length limit is scored as if it ended there). No

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .problems import LabProblem, check_steps, reference_steps
 
-__all__ = ["one_thread", "lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
+__all__ = ["torch_threads", "one_thread", "lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
            "train_generator", "sample_solutions", "PROMPT"]
 
 #: Steps whose mean training loss is compared with ``GeneratorConfig.target_loss``.
@@ -38,21 +38,27 @@ PROMPT = "{problem}\n\n"
 
 
 @contextlib.contextmanager
-def one_thread():
-    """Within the block, torch computes on one thread. The laboratory's generator trains
-    and samples this way, and every reward model trains and scores this way, so their
-    numbers do not depend on how many cores the machine has (matrix kernels split their
-    sums by thread), and reward models can train side by side
-    (:func:`~prm_lib.lab.experiments.train_lab_rms`). Models this small lose little
-    speed on one thread."""
+def torch_threads(n: int):
+    """Within the block, torch computes on exactly ``n`` threads, whatever the number of
+    cores. Matrix kernels split their sums by thread, so a fixed count gives the same
+    numbers on any machine with the same kernels: the laboratory's generator trains and
+    samples on :attr:`GeneratorConfig.threads` threads, and every reward model trains and
+    scores on one (:func:`one_thread`), so that reward models can train side by side
+    (:func:`~prm_lib.lab.experiments.train_lab_rms`)."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def one_thread():
+    """:func:`torch_threads` ``(1)``: how every laboratory reward model trains and scores
+    (models this small lose little speed on one thread, and two train side by side)."""
+    return torch_threads(1)
 
 
 def lab_tokenizer():
@@ -90,6 +96,11 @@ class GeneratorConfig:
         neutral_rate: chance of a restatement after each operation in the training
             solutions (the domain's neutral steps).
         max_length: longest sequence in tokens.
+        length_window: batches are drawn this many at a time and grouped by length, so
+            that each pads to less (a quarter of a batch of 32 was padding); 1: each batch
+            drawn on its own.
+        threads: torch threads the generator trains and samples on (:func:`torch_threads`):
+            a fixed number, so a seed draws the same laboratory on any number of cores.
     """
 
     hidden_size: int = 96
@@ -101,6 +112,8 @@ class GeneratorConfig:
     target_loss: float | None = None
     neutral_rate: float = 0.1
     max_length: int = 192
+    length_window: int = 8
+    threads: int = 2
 
 
 def new_generator(config: GeneratorConfig, tokenizer, seed: int = 0):
@@ -157,15 +170,25 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
         t = (step - warmup) / max(1, config.steps - warmup)
         return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
-    rows, start, recent = [], time.perf_counter(), []
-    model.train()
-    bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
-    for step in bar:
-        picks = rng.integers(len(problems), size=config.batch_size)
+    def draw_batches():
+        """``length_window`` batches of training sequences, each of similar lengths, in
+        random order."""
+        picks = rng.integers(len(problems), size=config.batch_size * config.length_window)
         seqs = [encode_solution(tok, problems[i].text,
                                 reference_steps(problems[i], rng, config.neutral_rate,
                                                 misconceptions, misconception_rate))
                 for i in picks]
+        seqs.sort(key=lambda s: len(s[0]))
+        batches = [seqs[i: i + config.batch_size] for i in range(0, len(seqs), config.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    rows, start, recent, queue = [], time.perf_counter(), [], []
+    model.train()
+    bar = progress_bar(range(config.steps), desc="training the generator", enabled=progress)
+    for step in bar:
+        if not queue:
+            queue = draw_batches()
+        seqs = queue.pop()
         width = min(config.max_length, max(len(s) for s, _ in seqs))
         ids = torch.full((len(seqs), width), tok.pad_token_id)
         labels = torch.full((len(seqs), width), -100)

@@ -72,6 +72,11 @@ def _encode(tokenizer, problem: str, steps: Sequence[str], max_length: int):
     return ids[:max_length], owner[:max_length]
 
 
+#: Solutions a batch when a laboratory model reads a pool (one thread): 32 a batch read a
+#: pool a fifth faster than 256 (less padding, and activations that stay in cache).
+SCORING_BATCH_SIZE = 32
+
+
 class LikelihoodReadout:
     """A laboratory reward model whose step verdicts are read from token probabilities
     (see the module's docstring). Offers what the laboratory asks of a
@@ -128,7 +133,7 @@ class LikelihoodReadout:
         return torch.where(present, z, torch.full_like(z, float("nan")))
 
     def step_probabilities(self, problems: Sequence[str], steps: Sequence[Sequence[str]],
-                           batch_size: int = 256) -> list[np.ndarray]:
+                           batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
         """Per solution, one row per step: a PRM's label probabilities [n, 3] over
         (bad, neutral, good), neutral never predicted; an ORM's [n, 2] (wrong, right) for
         the solution up to and including that step (the last row is its verdict). A step
@@ -159,7 +164,7 @@ class LikelihoodReadout:
         return out
 
     def score(self, problems, steps, rule: str = "product", neutral: str = "positive",
-              batch_size: int = 256):
+              batch_size: int = SCORING_BATCH_SIZE):
         """As :meth:`prm_lib.reward_model.RewardModel.score`: one solution (a str and its
         steps) gives a float, a batch an array; a PRM's :func:`solution_score` under
         ``rule``, an ORM's P(right)."""
