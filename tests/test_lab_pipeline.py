@@ -319,6 +319,24 @@ def test_runs_side_by_side_give_the_numbers_of_runs_one_after_another(lab, tmp_p
         np.testing.assert_array_equal(a, b)
 
 
+def test_runs_side_by_side_also_score_a_pool_where_they_train(lab, tmp_path, monkeypatch):
+    # score_pool: every run scores the pool in its worker, and the parent then reads the
+    # same scores from a file (a run already trained but not yet scored is scored too)
+    pool = lab.pools["train"]
+    jobs = [(ex.select_uniform(pool, 1, seed=s), "process", s) for s in (7, 8)]
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    fresh = build_lab("tiny", seed=0, progress=False)
+    fresh = type(fresh)(**{**vars(fresh), "scale": fresh.scale.with_(rm_workers=2)})
+    ex.train_lab_rm(fresh, *jobs[0][:2], seed=7)  # trained, not scored
+    runs = ex.train_lab_rms(fresh, jobs, progress=False, score_pool=pool)
+    for run in runs:
+        saved = run.path / ex._scores_file(pool)
+        assert saved.is_file()
+        expected = ex.solution_scores("prm", ex.pool_step_probs(run.reward_model, pool))
+        np.testing.assert_array_equal(run.pool_scores(pool), expected)
+        np.testing.assert_array_equal(np.load(saved), expected)
+
+
 def test_rm_workers_defaults_to_the_cores_and_never_exceeds_the_runs(lab):
     import os
 

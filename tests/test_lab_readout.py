@@ -182,3 +182,35 @@ def test_steps_past_the_length_limit_have_no_verdict(tiny):
     assert ex.solution_scores("prm", probs[:1])[0] == pytest.approx(probs[0][0, 2])
     orm = LikelihoodReadout(model, tok, "orm", max_length=cut.max_length)
     assert np.isnan(ex.solution_scores("orm", orm.step_probabilities([PROBLEM], [GOOD]))[0])
+
+
+def test_samples_of_one_problem_share_their_prompt_and_read_the_same(tiny):
+    """A pool's samples of one problem are read on one pass over their prompt (its cache
+    shared by every row): the verdicts of the plain one-sequence computation, whatever the
+    batch, next to samples of problems with too few samples to share."""
+    model, tok = tiny
+    rm = LikelihoodReadout(model, tok, "prm", alpha=1.0, beta=0.7)
+    other = "Last digit of (5 * 3) - 2?"
+    variants = [GOOD, BAD, GOOD[:2], BAD[:1], ["3 + 4 = 7", "The running total is 7.",
+                                               "7 * 2 = 4", "# Answer\n\n4"]]
+    problems = [PROBLEM] * 10 + [other]
+    steps = [variants[i % len(variants)] for i in range(10)] + [["5 * 3 = 5"]]
+    calls = []
+    original = rm.step_logits
+    rm.step_logits = lambda enc, prompt_length=0: (calls.append((len(enc), prompt_length))
+                                                   or original(enc, prompt_length))
+    probs = rm.step_probabilities(problems, steps, batch_size=4)
+    prompt = len(tok(PROMPT.format(problem=PROBLEM), add_special_tokens=False)["input_ids"])
+    assert sorted(calls) == [(1, 0), (2, prompt), (4, prompt), (4, prompt)]
+    for p, (problem, s) in zip(probs, zip(problems, steps)):
+        want = [1 / (1 + np.exp(-(1.0 + 0.7 * min(v))))
+                for v in token_logps(model, tok, problem, s)]
+        np.testing.assert_allclose(p[:, 2], want, rtol=1e-5)
+
+
+def test_shared_prompt_logits_refuse_rows_with_other_prompts(tiny):
+    model, tok = tiny
+    rm = LikelihoodReadout(model, tok, "prm")
+    ids = torch.tensor([[5, 6, 7, 8], [5, 9, 7, 8]])
+    with pytest.raises(ValueError, match="first 2 tokens"):
+        rm._shared_prompt_logits(ids, torch.ones_like(ids), 2)

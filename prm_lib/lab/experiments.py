@@ -158,7 +158,7 @@ class LabRun(RewardRun):
         """Scores of any sample table (e.g. the training pool, for active learning),
         computed with the saved model; cached beside it by the pool's content (problems
         and steps, in row order) and the rule."""
-        cache = self.path / f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
+        cache = self.path / _scores_file(pool, rule, neutral)
         if cache.is_file():
             return np.load(cache)
         with one_thread():  # as the run was scored: the same numbers on any machine
@@ -166,6 +166,11 @@ class LabRun(RewardRun):
         scores = solution_scores(self.kind, probs, rule, neutral)
         np.save(cache, scores)
         return scores
+
+
+def _scores_file(pool: pd.DataFrame, rule: str = "product", neutral: str = "positive") -> str:
+    """The file in a run's folder that caches its :meth:`LabRun.pool_scores` of ``pool``."""
+    return f"scores_{_pool_digest(pool)}_{rule}_{neutral}.npy"
 
 
 def _pool_digest(pool: pd.DataFrame) -> str:
@@ -294,20 +299,30 @@ def rm_workers(lab: Laboratory, jobs: int) -> int:
     return max(1, min(int(n or 1), jobs))
 
 
-def _train_job(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int) -> str:
-    """One run of :func:`train_lab_rms` in a worker process; the run is written to the
-    laboratory's cache, where the parent reads it."""
-    return str(train_lab_rm(lab, rows, supervision, seed=seed).path)
+def _train_job(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,
+               score_pool: pd.DataFrame | None = None) -> str:
+    """One run of :func:`train_lab_rms` in a worker process (and its scores of
+    ``score_pool``); the run is written to the laboratory's cache, where the parent reads
+    it."""
+    run = train_lab_rm(lab, rows, supervision, seed=seed)
+    if score_pool is not None:
+        run.pool_scores(score_pool)
+    return str(run.path)
 
 
 def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]],
-                  progress: bool = True, desc: str = "reward models") -> list[LabRun]:
+                  progress: bool = True, desc: str = "reward models",
+                  score_pool: pd.DataFrame | None = None) -> list[LabRun]:
     """:func:`train_lab_rm` for every ``(rows, supervision, seed)`` in ``jobs``, in order.
 
     Every run trains on one thread (:func:`one_thread`), so runs not in the cache train
     side by side in :func:`rm_workers` processes, one per core: the numbers are those of
     the runs one after another, in less time (``benchmarks/bench_lab_workers.py``
     measures how much).
+
+    ``score_pool``: a sample table every run also scores (:meth:`LabRun.pool_scores`,
+    product rule) where it trained, so that ``run.pool_scores(score_pool)`` then reads a
+    file (active learning's selectors score the whole training pool this way).
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -316,9 +331,11 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
 
     jobs = list(jobs)
     todo, seen = [], set()
+    scores_file = None if score_pool is None else _scores_file(score_pool)
+    scored = lambda path: scores_file is None or (path / scores_file).is_file()  # noqa: E731
     for i, job in enumerate(jobs):  # each run once, however often it is asked for
         path = _run_path(lab, *job)
-        if path not in seen and not (path / "summary.json").is_file():
+        if path not in seen and not ((path / "summary.json").is_file() and scored(path)):
             todo.append(i)
         seen.add(path)
     trained: dict[int, LabRun] = {}
@@ -329,13 +346,15 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
         # the workers read the generator from the laboratory's folder, as every run does
         light = dataclasses.replace(lab, generator=None)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            futures = [ex.submit(_train_job, light, *jobs[i]) for i in todo]
+            futures = [ex.submit(_train_job, light, *jobs[i], score_pool) for i in todo]
             for f in as_completed(futures):
                 f.result()
                 bar.update(1)
     else:
         for i in todo:
             trained[i] = train_lab_rm(lab, *jobs[i][:2], seed=jobs[i][2])
+            if score_pool is not None:
+                trained[i].pool_scores(score_pool)
             bar.update(1)
     bar.close()
     return [trained.get(i) or train_lab_rm(lab, rows, sup, seed=seed)

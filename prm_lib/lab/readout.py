@@ -104,10 +104,17 @@ class LikelihoodReadout:
         self.beta = torch.nn.Parameter(torch.tensor(float(beta)))
         self.labels = PRM_LABELS if kind == "prm" else ORM_LABELS
 
-    def step_logits(self, encoded: Sequence[tuple[list[int], list[int]]]):
+    def step_logits(self, encoded: Sequence[tuple[list[int], list[int]]],
+                    prompt_length: int = 0):
         """``alpha + beta * m_k`` for every step of a batch of encoded solutions
         (:func:`_encode`) -> a tensor [B, K] (K: most steps in the batch; NaN past a
-        row's last step), differentiable."""
+        row's last step), differentiable.
+
+        ``prompt_length``: when every solution of the batch starts with the same first
+        ``prompt_length`` tokens (samples of one problem), those are read once and their
+        cache is shared by every row (:meth:`_shared_prompt_logits`; for reading, not
+        training).
+        """
         import torch
 
         pad = self.tokenizer.pad_token_id
@@ -121,7 +128,11 @@ class LikelihoodReadout:
             owner[r, : len(own)] = torch.as_tensor(own)
         lengths = torch.as_tensor([len(seq) for seq, _ in encoded])
         mask = (torch.arange(width)[None] < lengths[:, None]).long()
-        logp = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+        if 0 < prompt_length < width:
+            logits = self._shared_prompt_logits(ids, mask, prompt_length)
+        else:
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        logp = logits.float().log_softmax(-1)
         token_logp = logp[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]  # P(token j+1)
         step = owner[:, 1:]
         rows = torch.arange(len(encoded))[:, None].expand_as(step)
@@ -131,6 +142,25 @@ class LikelihoodReadout:
         z = self.alpha + self.beta * mins.view(len(encoded), k_max)
         present = torch.arange(k_max)[None] < torch.as_tensor(n_steps)[:, None]
         return torch.where(present, z, torch.full_like(z, float("nan")))
+
+    def _shared_prompt_logits(self, ids, mask, prompt_length: int):
+        """The model's logits for ``ids`` [B, W] whose rows share their first
+        ``prompt_length`` tokens: the prompt is run once, its key/value cache repeated
+        for every row, and only the rest of each row is run on it. The same logits as one
+        pass over ``ids`` up to float rounding; a laboratory sample's prompt is about half
+        its tokens, so a pool is read in about half the time."""
+        import torch
+
+        from ..scoring import _cache_kwarg, _returned_cache
+
+        if not bool((ids[:, :prompt_length] == ids[:1, :prompt_length]).all()):
+            raise ValueError(f"the rows do not share their first {prompt_length} tokens")
+        first = self.model(input_ids=ids[:1, :prompt_length], use_cache=True)
+        cache = _returned_cache(first)
+        cache.batch_repeat_interleave(len(ids))
+        rest = self.model(input_ids=ids[:, prompt_length:], attention_mask=mask,
+                          use_cache=False, **{_cache_kwarg(self.model): cache}).logits
+        return torch.cat([first.logits.expand(len(ids), -1, -1), rest], 1)
 
     def step_probabilities(self, problems: Sequence[str], steps: Sequence[Sequence[str]],
                            batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
@@ -143,14 +173,11 @@ class LikelihoodReadout:
         if len(problems) != len(steps):
             raise ValueError(f"{len(problems)} problems but {len(steps)} step lists")
         enc = [_encode(self.tokenizer, p, s, self.max_length) for p, s in zip(problems, steps)]
-        # batches of similar length (less padding), answers put back in input order
-        order = np.argsort([len(ids) for ids, _ in enc], kind="stable")
         out: list[np.ndarray] = [np.zeros((0, 3 if self.kind == "prm" else 2))] * len(enc)
         self.model.eval()
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start: start + batch_size]
-                z = self.step_logits([enc[i] for i in chunk]).numpy()
+            for chunk, prompt_length in self._batches(problems, enc, batch_size):
+                z = self.step_logits([enc[i] for i in chunk], prompt_length).numpy()
                 for r, i in enumerate(chunk):
                     # a step the length limit cut off entirely has no verdict (NaN)
                     good = np.full(len(steps[i]), np.nan)
@@ -162,6 +189,29 @@ class LikelihoodReadout:
                         right = np.cumprod(good)
                         out[i] = np.stack([1 - right, right], 1)
         return out
+
+    def _batches(self, problems: Sequence[str], enc, batch_size: int):
+        """``(indices, prompt_length)`` batches for reading ``enc``: the samples of a
+        problem with at least a quarter of a batch of them together, sharing their
+        prompt (:meth:`_shared_prompt_logits`); the others in batches of similar length
+        (less padding), ``prompt_length`` 0. Answers are put back in input order by the
+        caller."""
+        by_problem: dict[str, list[int]] = {}
+        for i, p in enumerate(problems):
+            by_problem.setdefault(p, []).append(i)
+        batches, rest = [], []
+        for problem, idx in by_problem.items():
+            if len(idx) < max(2, batch_size // 4):
+                rest += idx
+                continue
+            prompt = self.tokenizer(PROMPT.format(problem=problem),
+                                    add_special_tokens=False)["input_ids"]
+            idx.sort(key=lambda i: len(enc[i][0]))
+            batches += [(idx[s: s + batch_size], min(len(prompt), self.max_length))
+                        for s in range(0, len(idx), batch_size)]
+        rest.sort(key=lambda i: len(enc[i][0]))
+        batches += [(rest[s: s + batch_size], 0) for s in range(0, len(rest), batch_size)]
+        return batches
 
     def score(self, problems, steps, rule: str = "product", neutral: str = "positive",
               batch_size: int = SCORING_BATCH_SIZE):
