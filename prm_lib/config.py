@@ -201,7 +201,7 @@ class LabConfig(_Preset):
     # rather than 24 so that more labeled samples keep paying: with 24, uniform selection
     # was flat from one sample per problem on held-out problems and active learning's
     # ratio could not be read (experiments/lab_active.py; results/README.md). Checked in
-    # three draws (results/lab_recipe_laptop_avx2_target_loss_draws.txt)
+    # three draws (results/lab_recipe_laptop_avx2_grouped_draws.txt)
     domain: str = "digits"
     misconceptions: int = 48
     misconception_rate: float = 0.8
@@ -214,10 +214,12 @@ class LabConfig(_Preset):
     # (experiments/lab_recipe.py --lab-seeds 0 1 2): the verdict read from token
     # probabilities (label-token reward models of this size do not learn to verify; see
     # prm_lib.lab.readout), at the learning rate and epochs whose worst reading over the
-    # draws and the three supervisions is furthest above a random pick, among the
-    # settings chapter 5's time allows: 3e-4 for two epochs (1e-4, chosen for the
-    # generator trained a fixed 1,200 steps, reads 7 points lower on average with the
-    # generator that has learned its table, which holds its misconceptions more firmly);
+    # draws and the three supervisions is furthest above a random pick (ties: the better
+    # mean): 3e-4 for two epochs (1e-4, chosen for the generator trained a fixed 1,200
+    # steps, reads 7 points lower on average with the generator that has learned its
+    # table, which holds its misconceptions more firmly; one epoch at 1e-3, half the
+    # time, ties on the worst margin and is 3 points lower on the mean:
+    # results/lab_recipe_laptop_avx2_grouped_draws.txt);
     # float32: the model is too small for bfloat16 to save time, and exact
     rm: TrainingSettings = TrainingSettings(
         num_train_epochs=2.0, learning_rate=3e-4, per_device_train_batch_size=32,
