@@ -72,8 +72,9 @@ def _encode(tokenizer, problem: str, steps: Sequence[str], max_length: int):
     return ids[:max_length], owner[:max_length]
 
 
-#: Solutions a batch when a laboratory model reads a pool (one thread): 32 a batch read a
-#: pool a fifth faster than 256 (less padding, and activations that stay in cache).
+#: Solutions a batch when a laboratory model reads a pool (one thread): with 32 a batch
+#: the generator's forward pass ran a fifth faster per solution than with 256 (its
+#: activations stay in cache), and 32 is a test problem's whole pool.
 SCORING_BATCH_SIZE = 32
 
 
@@ -147,8 +148,9 @@ class LikelihoodReadout:
         """The model's logits for ``ids`` [B, W] whose rows share their first
         ``prompt_length`` tokens: the prompt is run once, its key/value cache repeated
         for every row, and only the rest of each row is run on it. The same logits as one
-        pass over ``ids`` up to float rounding; a laboratory sample's prompt is about half
-        its tokens, so a pool is read in about half the time."""
+        pass over ``ids`` up to float rounding; a laboratory sample's prompt is about a
+        third of its tokens, and a pool is read 1.3 times as fast
+        (``benchmarks/bench_lab_build.py``)."""
         import torch
 
         from ..scoring import _cache_kwarg, _returned_cache
