@@ -193,7 +193,8 @@ def _load_probs(path: Path) -> list[np.ndarray]:
     return np.split(z["flat"], np.cumsum(z["lengths"])[:-1])
 
 
-def pool_step_probs(rm, pool: pd.DataFrame, batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
+def pool_step_probs(rm, pool: pd.DataFrame,
+                    batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
     """Label probabilities per step for every sample of ``pool`` (row order)."""
     probs: list[np.ndarray] = [np.zeros((0, len(rm.labels)))] * len(pool)
     idx = [i for i, s in enumerate(pool["steps"]) if len(s)]

@@ -26,8 +26,8 @@ import pandas as pd
 
 from .problems import LabProblem, check_steps, reference_steps
 
-__all__ = ["torch_threads", "one_thread", "lab_tokenizer", "GeneratorConfig", "new_generator", "encode_solution",
-           "train_generator", "sample_solutions", "PROMPT"]
+__all__ = ["torch_threads", "one_thread", "lab_tokenizer", "GeneratorConfig", "new_generator",
+           "encode_solution", "train_generator", "sample_solutions", "PROMPT"]
 
 #: Steps whose mean training loss is compared with ``GeneratorConfig.target_loss``.
 TARGET_WINDOW = 50
