@@ -178,6 +178,8 @@ def train_generator(problems: Sequence[LabProblem], config: GeneratorConfig, see
                                 reference_steps(problems[i], rng, config.neutral_rate,
                                                 misconceptions, misconception_rate))
                 for i in picks]
+        if config.length_window == 1:  # drawn alone, as before length_window existed
+            return [seqs]
         seqs.sort(key=lambda s: len(s[0]))
         batches = [seqs[i: i + config.batch_size] for i in range(0, len(seqs), config.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
