@@ -346,8 +346,11 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
     if workers > 1:
         # the workers read the generator from the laboratory's folder, as every run does
         light = dataclasses.replace(lab, generator=None)
+        # the largest runs first, so that the last to finish are short ones (each run's
+        # numbers do not depend on when it trains)
+        longest_first = sorted(todo, key=lambda i: -len(jobs[i][0]))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            futures = [ex.submit(_train_job, light, *jobs[i], score_pool) for i in todo]
+            futures = [ex.submit(_train_job, light, *jobs[i], score_pool) for i in longest_first]
             for f in as_completed(futures):
                 f.result()
                 bar.update(1)
