@@ -72,9 +72,8 @@ def _encode(tokenizer, problem: str, steps: Sequence[str], max_length: int):
     return ids[:max_length], owner[:max_length]
 
 
-#: Solutions a batch when a laboratory model reads a pool (one thread): with 32 a batch
-#: the generator's forward pass ran a fifth faster per solution than with 256 (its
-#: activations stay in cache), and 32 is a test problem's whole pool.
+#: Solutions a batch when a laboratory model reads a pool (one thread): a test problem's
+#: whole pool, which shares one prompt (:meth:`LikelihoodReadout._shared_prompt_logits`).
 SCORING_BATCH_SIZE = 32
 
 
@@ -206,10 +205,11 @@ class LikelihoodReadout:
             if len(idx) < max(2, batch_size // 4):
                 rest += idx
                 continue
-            prompt = self.tokenizer(PROMPT.format(problem=problem),
-                                    add_special_tokens=False)["input_ids"]
+            # the prompt is the run of tokens before the first step's (_encode's owners)
+            owner = enc[idx[0]][1]
+            prompt_length = next((j for j, o in enumerate(owner) if o >= 0), len(owner))
             idx.sort(key=lambda i: len(enc[i][0]))
-            batches += [(idx[s: s + batch_size], min(len(prompt), self.max_length))
+            batches += [(idx[s: s + batch_size], prompt_length)
                         for s in range(0, len(idx), batch_size)]
         rest.sort(key=lambda i: len(enc[i][0]))
         batches += [(rest[s: s + batch_size], 0) for s in range(0, len(rest), batch_size)]
