@@ -107,8 +107,9 @@ class RunConfig:
             stays cheap beside training).
         logs_per_run: about how many training-loss points the history holds (a log every
             ``steps // logs_per_run`` steps, at least every step).
-        evals_per_run: held-out evaluations per run (every ``steps // evals_per_run``
-            steps), plus one at the end.
+        evals_per_run: held-out evaluations per run, at most (every ``steps / evals_per_run``
+            steps, rounded up; the last one at the final step). A packed run's held-out
+            examples are whole sessions, packed as its training examples are.
         pack: PRM only: prefix-shared training (:mod:`prm_lib.packing`): whole labeling
             sessions are drawn until they hold ``examples`` examples, and each session is
             one training sequence (split at branch points beyond ``pack_length``): the

@@ -36,6 +36,11 @@ from .training import RewardRun, resolve_bf16, train_reward_model
 __all__ = ["run_dir", "prm_run", "orm_run", "untrained_prm"]
 
 
+#: How the held-out loss curve is computed (in a run's key: it changes the history): 2,
+#: ``evals_per_run`` evaluations with the last at the final step; a packed run's held-out
+#: examples packed as whole sessions, as its training examples are.
+_HELD_OUT = 2
+
 #: RunConfig fields added later: in a run's key only when they differ from their default.
 _OPTIONAL_RUN_FIELDS = {"pack": False, "pack_length": None, "packed_batch_size": None}
 
@@ -58,8 +63,8 @@ def run_dir(kind: str, scale: Scale, seed: int) -> Path:
     for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
         run["training"][name] *= world
     key = json.dumps({"kind": kind, "model": scale.model, "format": asdict(scale.format),
-                      "run": run, "seed": seed,
-                      "version": __version__}, sort_keys=True)
+                      "run": run, "seed": seed, "version": __version__,
+                      "held_out": _HELD_OUT}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:10]
     return cache_dir() / "runs" / f"{kind}-{scale.name}-seed{seed}-{digest}"
 
@@ -98,7 +103,6 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     model, tok = load_causal_lm(scale.model, seed=seed)
     make = prm_examples if kind == "prm" else orm_examples
     train_all, report = make(tok, train_s, scale.format)
-    held_all, _ = make(tok, held_s, scale.format)
     rng = np.random.default_rng(seed)
     batch_size = cfg.training.per_device_train_batch_size
     if cfg.pack:
@@ -111,14 +115,22 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         n_examples = len(train_ex)
     n_held = min(cfg.held_out_max, max(cfg.held_out_min,
                                        n_examples // cfg.held_out_per_example))
-    held_ex = _subsample(held_all, n_held, rng)
+    if cfg.pack:
+        # whole held-out sessions, packed as the training sessions are (about a sixth of
+        # the tokens of one sequence per example at the laptop scale's lengths)
+        held_sessions, n_held = draw_sessions(tok, held_s, scale.format, n_held, seed)
+        held_ex, _ = session_examples(tok, held_sessions, scale.format, cfg.pack_length)
+    else:
+        held_ex = _subsample(make(tok, held_s, scale.format)[0], n_held, rng)
+        n_held = len(held_ex)
     batch = batch_size * int(os.environ.get("WORLD_SIZE", 1))
     steps = max(1, int(np.ceil(len(train_ex) / batch * cfg.training.num_train_epochs)))
     args = cfg.training.args(
         path, seed=seed, disable_tqdm=not progress, per_device_train_batch_size=batch_size,
         logging_steps=max(1, steps // cfg.logs_per_run),
         eval_strategy="steps" if held_ex else "no",
-        eval_steps=max(1, steps // cfg.evals_per_run))
+        # evals_per_run evaluations, the last one at the final step
+        eval_steps=max(1, -(-steps // cfg.evals_per_run)))
     run = train_reward_model(model, tok, train_ex, held_ex, args=args,
                              format_config=scale.format, kind=kind)
     trained = run.summary
@@ -131,7 +143,7 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         "examples_available": len(train_all),
         "train_examples": n_examples,
         "train_labels": int(sum(len(e.labels) for e in train_ex)),
-        "held_out_examples": len(held_ex),
+        "held_out_examples": n_held,
         "epochs": cfg.training.num_train_epochs,
         "optimizer_steps": int(run.history["step"].max()),
         "seconds": round(trained["seconds"], 1),

@@ -91,6 +91,8 @@ def test_untrained_prm_is_scored_in_the_precision_the_prm_trains_in():
 
 
 def test_a_packed_prm_run_trains_whole_sessions_prefix_shared(tmp_path, monkeypatch, data_dir):
+    import torch
+
     from prm_lib.data import load_prm800k
     from prm_lib.formatting import prm_examples
     from prm_lib.models import load_tokenizer
@@ -115,5 +117,21 @@ def test_a_packed_prm_run_trains_whole_sessions_prefix_shared(tmp_path, monkeypa
     assert (len(sessions), n) == (s["train_sessions"], s["train_examples"]) == (
         s["train_sessions"], len(examples))
     assert s["train_labels"] == sum(len(e.labels) for e in examples)
+    # held out: whole sessions of the held-out problems, packed; evals_per_run evaluations,
+    # the last at the final step
+    _, held_s = _split_problems(load_prm800k("train", data_dir=data_dir), 0,
+                                cfg.prm.held_out_problems)
+    n_held = min(cfg.prm.held_out_max,
+                 max(cfg.prm.held_out_min, n // cfg.prm.held_out_per_example))
+    assert s["held_out_examples"] == draw_sessions(tok, held_s, cfg.format, n_held, 0)[1]
+    evals = run.history.dropna(subset=["eval_loss"])
+    assert len(evals) == min(cfg.prm.evals_per_run, s["optimizer_steps"])
+    assert evals["step"].iloc[-1] == s["optimizer_steps"]
+    # evaluating does not change what is trained
+    once = prm_run(cfg.with_(prm__evals_per_run=1), data_dir=data_dir, progress=False)
+    assert len(once.history.dropna(subset=["eval_loss"])) == 1
+    for (name, a), (_, b) in zip(run.reward_model.model.state_dict().items(),
+                                 once.reward_model.model.state_dict().items()):
+        assert torch.equal(a, b), name
     with pytest.raises(ValueError, match="pack=True"):
         orm_run(get_scale("tiny", orm__pack=True), data_dir=data_dir, progress=False)
