@@ -8,6 +8,12 @@
 (c) **shared prefix**: ``scoring.score_items_shared_prefix``: each trajectory once with
     the key/value cache, each alternative runs only its own step on top of it.
 
+and (d) two PRMs that share their bottom layers (chapter 2 scores the PRM trained with
+``train_top_layers=10`` beside the untrained model it started from): (c) for one, then
+for the other, against ``scoring.score_items_shared_layers``, which runs the shared
+layers once. The second model is SmolLM2 with its top ``--top-layers`` layers and final
+norm perturbed (speed does not depend on the weights).
+
 and (b) in float32 against (b) under bfloat16 autocast (``RewardModel(bf16=True)``, how
 the book scores a model it trained with bf16), with the largest probability difference.
 
@@ -50,7 +56,9 @@ from prm_lib.models import load_causal_lm  # noqa: E402
 from prm_lib.reward_model import RewardModel  # noqa: E402
 from prm_lib.scoring import (  # noqa: E402
     _prefix_length,
+    score_items_shared_layers,
     score_items_shared_prefix,
+    shared_layers,
     shared_prefix_plan,
 )
 
@@ -146,6 +154,23 @@ def row(name: str, seconds: float, n_verdicts: int, n_tokens: int) -> dict:
     return {"seconds": seconds, "tokens": n_tokens}
 
 
+def with_new_top(model, top: int):
+    """A copy of ``model`` whose top ``top`` decoder layers and final norm are perturbed,
+    as training only those would change them."""
+    import copy
+
+    import torch
+
+    other = copy.deepcopy(model)
+    decoder = other.get_decoder()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in [*decoder.layers[len(decoder.layers) - top:], decoder.norm]:
+            for p in module.parameters():
+                p.add_(0.01 * torch.randn(p.shape, generator=g))
+    return other
+
+
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:6.1f} min" if seconds < 7200 else f"{seconds / 3600:6.1f} h"
 
@@ -161,6 +186,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-length", type=int, default=FormatConfig().max_length)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--top-layers", type=int, default=10,
+                        help="(d): the layers the second model does not share")
     parser.add_argument("--all-items", action="store_true",
                         help="also run (c) on every phase-1 test item and time it")
     args = parser.parse_args(argv)
@@ -219,6 +246,17 @@ def main(argv=None) -> None:
             "c": row("(c) shared prefix", t_pc, len(items), counts["c"])}
     print(f"  (b)/(c) time {t_pb / t_pc:.1f}x, tokens {counts['b'] / counts['c']:.1f}x; "
           f"max |b - c| = {max_abs_diff(pb, pc):.1e}")
+
+    # (d) two PRMs sharing all but their top layers: one after another, then together.
+    other = RewardModel(with_new_top(model, args.top_layers), tok, format=rm.format)
+    po, t_po = timed(score_items_shared_prefix, other, items, bs, progress=False)
+    (pt, pto), t_pt = timed(score_items_shared_layers, [rm, other], items, bs, progress=False)
+    print(f"\nTwo PRMs sharing {shared_layers([rm, other])} of {len(model.model.layers)} layers, "
+          f"the same {len(items)} items:")
+    row("(c) one model, then the other", t_pc + t_po, 2 * len(items), 2 * counts["c"])
+    row("(d) both, shared layers once", t_pt, 2 * len(items), 2 * counts["c"])
+    print(f"  (c)+(c)/(d) time {(t_pc + t_po) / t_pt:.2f}x; max |c - d| = "
+          f"{max(max_abs_diff(pc, pt), max_abs_diff(po, pto)):.1e}")
 
     # All phase-1 test items, at each method's measured tokens per second.
     all_items = step_items(test)

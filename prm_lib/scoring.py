@@ -61,6 +61,7 @@ which SmolLM2 is, Qwen2 and GPT-2; not for sliding-window attention).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -81,6 +82,8 @@ __all__ = [
     "SharedPrefixPlan",
     "shared_prefix_plan",
     "score_items_shared_prefix",
+    "score_items_shared_layers",
+    "shared_layers",
     "item_token_ends",
 ]
 
@@ -314,26 +317,35 @@ def _head_probs(model, hidden, token_ids: Sequence[int]) -> np.ndarray:
     return torch.softmax(head_logits(model, hidden, ids).float(), -1).cpu().numpy()
 
 
-def _rows_of_cache(cache, rows, length: int):
-    """A new ``DynamicCache`` holding ``cache[rows, :, :length]`` in every layer.
+def _rows_of_cache(layers, rows, length: int, unread: int = 0):
+    """A new ``DynamicCache`` holding ``layer[rows, :, :length]`` of every cache layer.
 
     Args:
-        cache: the trunk batch's cache, keys/values [B, heads, T, head_dim] per layer.
+        layers: the trunk batch's cache layers (``cache.layers``, or the shared bottom
+            layers of one model's cache followed by another's top layers), keys/values
+            [B, heads, T, head_dim] each.
         rows: int tensor [R] of batch rows (repeats allowed: one per branch).
         length: prefix tokens to keep (the longest prefix among the rows; shorter ones
             are masked).
+        unread: the first this many layers are not run by the pass (a model's top
+            layers on the shared layers' output): they hold ``length`` positions of one
+            number each (the mask is built from the positions alone) instead of a copy.
 
     Indexing copies, so the trunk cache is left as it was (``crop`` would mutate it).
     """
     from transformers import DynamicCache
 
-    layers = []
-    for layer in cache.layers:
+    out = []
+    for i, layer in enumerate(layers):
         if getattr(layer, "is_sliding", False):
             raise NotImplementedError("shared-prefix scoring needs full-attention cache "
                                       "layers; this model has sliding-window layers")
-        layers.append((layer.keys[rows, :, :length], layer.values[rows, :, :length]))
-    return DynamicCache(layers)
+        if i < unread:
+            empty = layer.keys.new_zeros((len(rows), 1, length, 1))
+            out.append((empty, empty))
+        else:
+            out.append((layer.keys[rows, :, :length], layer.values[rows, :, :length]))
+    return DynamicCache(out)
 
 
 def _cache_kwarg(decoder) -> str:
@@ -351,8 +363,12 @@ def _returned_cache(out):
     return cache if cache is not None else out.past_key_values
 
 
-def _run_trunks(decoder, ids_list: list[list[int]], pad_id: int, device):
-    """One pass over right-padded trunks -> (hidden [B, T, H], cache)."""
+def _run_trunks(decoder, ids_list: list[list[int]], pad_id: int, device, embeds=None):
+    """One pass over right-padded trunks -> (hidden [B, T, H], cache).
+
+    ``embeds``: the hidden states [B, T, H] entering ``decoder``'s first layer, in place
+    of the token embeddings (a model's top layers run on the shared bottom layers'
+    output, :func:`_top_layers`)."""
     import torch
     from transformers import DynamicCache
 
@@ -362,17 +378,21 @@ def _run_trunks(decoder, ids_list: list[list[int]], pad_id: int, device):
     for r, row in enumerate(ids_list):
         ids[r, : len(row)] = torch.as_tensor(row)
         mask[r, : len(row)] = 1
-    out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
+    tokens = {"input_ids": ids.to(device)} if embeds is None else {"inputs_embeds": embeds}
+    out = decoder(**tokens, attention_mask=mask.to(device),
                   use_cache=True, **{_cache_kwarg(decoder): DynamicCache()})
     return out.last_hidden_state, _returned_cache(out)
 
 
-def _run_branches(decoder, cache, rows: list[tuple[int, int, list[int]]], pad_id: int, device):
+def _run_branches(decoder, layers, rows: list[tuple[int, int, list[int]]], pad_id: int,
+                  device, embeds=None, unread: int = 0):
     """Run branch tails on top of their trunks' cached prefixes.
 
     Args:
-        cache: the trunk batch's cache.
+        layers: the trunk batch's cache layers (see :func:`_rows_of_cache`).
         rows: ``(trunk batch row, prefix length L, tail token ids)`` per branch.
+        embeds: as :func:`_run_trunks`'s, for the tails [R, A, H].
+        unread: cache layers ``decoder`` does not hold (:func:`_rows_of_cache`).
 
     Returns:
         hidden states of the tails [R, A, H], A = longest tail; tail token ``j`` of row
@@ -392,11 +412,75 @@ def _run_branches(decoder, cache, rows: list[tuple[int, int, list[int]]], pad_id
         mask[r, width : width + len(t)] = 1
     starts = torch.as_tensor([length for _, length, _ in rows])
     positions = starts[:, None] + torch.arange(tail)[None, :]
-    past = _rows_of_cache(cache, torch.as_tensor([b for b, _, _ in rows], device=device), width)
-    out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
+    past = _rows_of_cache(layers, torch.as_tensor([b for b, _, _ in rows], device=device),
+                          width, unread)
+    tokens = {"input_ids": ids.to(device)} if embeds is None else {"inputs_embeds": embeds}
+    out = decoder(**tokens, attention_mask=mask.to(device),
                   position_ids=positions.to(device), use_cache=True,
                   **{_cache_kwarg(decoder): past})
     return out.last_hidden_state
+
+
+def _decoder_layers(model):
+    """The decoder layers of a causal LM (``model.get_decoder().layers``), or None for an
+    architecture that names them otherwise (GPT-2's ``h``): no layers are shared then."""
+    return getattr(model.get_decoder(), "layers", None)
+
+
+def _same_module(a, b) -> bool:
+    if a is b:
+        return True
+    pa, pb = list(a.parameters()), list(b.parameters())
+    return len(pa) == len(pb) and all(x.shape == y.shape and bool((x == y).all())
+                                      for x, y in zip(pa, pb))
+
+
+def shared_layers(reward_models) -> int:
+    """How many bottom decoder layers every model has equal to the first model's (with
+    equal token embeddings; 0 if those differ): a PRM trained with
+    ``train_top_layers=n`` shares all but its top ``n`` with the model it started from.
+    :func:`score_items_shared_layers` runs those layers once for all the models."""
+    first = reward_models[0].model
+    layers = _decoder_layers(first)
+    if layers is None:
+        return 0
+    k = len(layers)
+    for rm in reward_models[1:]:
+        other = _decoder_layers(rm.model)
+        if (other is None or len(other) != len(layers)
+                or not _same_module(first.get_input_embeddings(),
+                                    rm.model.get_input_embeddings())):
+            return 0
+        k = min(k, next((i for i, (a, b) in enumerate(zip(layers, other))
+                         if not _same_module(a, b)), len(layers)))
+    return k
+
+
+@contextlib.contextmanager
+def _top_layers(decoder, k: int):
+    """Within the block, ``decoder`` holds only its layers from ``k`` on: it runs them
+    (each still keyed by its own index in the cache) and its final norm."""
+    import torch
+
+    layers = decoder.layers
+    decoder.layers = torch.nn.ModuleList(list(layers)[k:])
+    try:
+        yield decoder
+    finally:
+        decoder.layers = layers
+
+
+@contextlib.contextmanager
+def _output_of(module):
+    """Within the block, the hidden states ``module`` returned in each call are appended
+    to the yielded list."""
+    seen: list = []
+    handle = module.register_forward_hook(
+        lambda _m, _i, out: seen.append(out[0] if isinstance(out, tuple) else out))
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 # --------------------------------------------------------------------------- scoring
@@ -442,89 +526,171 @@ def score_items_shared_prefix(
         branch_batch_size: branches per forward pass (default ``2 * batch_size``); each
             holds a copy of its prefix's cache, so this bounds the memory.
     """
-    if reward_model.kind != "prm":
-        raise ValueError("step-level scoring needs a PRM")
+    return score_items_shared_layers([reward_model], items, batch_size, progress,
+                                     branch_batch_size)[0]
+
+
+def score_items_shared_layers(
+    reward_models: Sequence,
+    items: Sequence[StepItem],
+    batch_size: int = 8,
+    progress: bool = True,
+    branch_batch_size: int | None = None,
+) -> list[np.ndarray]:
+    """:func:`score_items_shared_prefix` for several PRMs at once, running the bottom
+    layers they share once.
+
+    A PRM trained with ``train_top_layers=n`` (chapter 2) has the bottom layers of the
+    model it started from: scoring it and that untrained model together runs those layers
+    once, then each model's own top layers on their output (with each model's own
+    key/value cache for the branches). The numbers are each model's
+    :func:`score_items_shared_prefix` (up to float rounding; the first model's exactly).
+    Models that share no layer (:func:`shared_layers`) are scored one after another.
+
+    Args:
+        reward_models: PRMs with the same tokenizer, format and precision.
+        items, batch_size, progress, branch_batch_size: as
+            :func:`score_items_shared_prefix`'s.
+
+    Returns:
+        One ``[n_items, 3]`` array per model, in their order.
+    """
+    rms = list(reward_models)
+    if not rms:
+        raise ValueError("no reward model to score with")
+    first = rms[0]
+    for rm in rms:
+        if rm.kind != "prm":
+            raise ValueError("step-level scoring needs a PRM")
+        if (rm.format != first.format or rm.bf16 != first.bf16
+                or rm.tokenizer.get_vocab() != first.tokenizer.get_vocab()):
+            raise ValueError("the reward models must share their tokenizer, format and "
+                             "precision to be scored together: score them one at a time "
+                             "with score_items_shared_prefix")
     plan = shared_prefix_plan(items)
-    seq_probs = _score_plan(reward_model, plan, batch_size,
-                            branch_batch_size or 2 * batch_size, progress)
-    out = np.full((len(items), len(reward_model.labels)), np.nan)
-    for seq, probs in zip(plan.sequences, seq_probs):
-        for k, item_indices in enumerate(seq.item_indices_per_step):
-            out[list(item_indices)] = probs[k]
-    return out
+    if len(rms) > 1 and not shared_layers(rms):
+        seq_probs = [_score_plan([rm], plan, batch_size, branch_batch_size or 2 * batch_size,
+                                 progress)[0] for rm in rms]
+    else:
+        seq_probs = _score_plan(rms, plan, batch_size, branch_batch_size or 2 * batch_size,
+                                progress)
+    outs = []
+    for rm, probs_of in zip(rms, seq_probs):
+        out = np.full((len(items), len(rm.labels)), np.nan)
+        for seq, probs in zip(plan.sequences, probs_of):
+            for k, item_indices in enumerate(seq.item_indices_per_step):
+                out[list(item_indices)] = probs[k]
+        outs.append(out)
+    return outs
 
 
-def _score_plan(rm, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: int,
-                progress: bool) -> list[np.ndarray]:
-    """Label probabilities [n_steps, n_labels] for every sequence of the plan (NaN rows
-    for steps beyond ``max_length``)."""
+def _score_plan(rms, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: int,
+                progress: bool) -> list[list[np.ndarray]]:
+    """Per model, label probabilities [n_steps, n_labels] for every sequence of the plan
+    (NaN rows for steps beyond ``max_length``); several models share their bottom
+    :func:`shared_layers`."""
     import torch
     from .progress import progress_bar
 
-    tokens = SolutionTokens(rm.tokenizer, rm.format)
+    first = rms[0]
+    tokens = SolutionTokens(first.tokenizer, first.format)
     encoded = [tokens.encode(s.problem, s.steps) for s in plan.sequences]
-    probs = [np.full((len(s.steps), len(rm.labels)), np.nan) for s in plan.sequences]
+    probs = [[np.full((len(s.steps), len(rm.labels)), np.nan) for s in plan.sequences]
+             for rm in rms]
     branches_of: dict[int, list[Branch]] = {}
     for b in plan.branches:
         branches_of.setdefault(b.trunk, []).append(b)
     order = sorted(plan.trunks, key=lambda t: -len(encoded[t][0]))  # less padding
-    was_training = rm.model.training
-    rm.model.eval()
+    shared = shared_layers(rms) if len(rms) > 1 else 0
+    was_training = [rm.model.training for rm in rms]
+    for rm in rms:
+        rm.model.eval()
     try:
-        with torch.inference_mode(), rm.autocast():
+        with torch.inference_mode(), first.autocast():
             batches = range(0, len(order), batch_size)
             for start in progress_bar(batches, desc="scoring (shared prefix)", enabled=progress):
                 trunks = order[start : start + batch_size]
-                cache = _score_trunks(rm, trunks, encoded, probs)
+                caches = _score_trunks(rms, shared, trunks, encoded, probs)
                 rows, targets = _branch_rows(tokens, plan.sequences, encoded, trunks,
                                              branches_of, probs)
                 for b0 in range(0, len(rows), branch_batch_size):
                     chunk = slice(b0, b0 + branch_batch_size)
-                    for seq_index, row in zip(targets[chunk],
-                                              _score_branches(rm, cache, rows[chunk])):
-                        probs[seq_index][-1] = row
+                    verdicts = _score_branches(rms, shared, caches, rows[chunk])
+                    for m, rows_m in enumerate(verdicts):
+                        for seq_index, row in zip(targets[chunk], rows_m):
+                            probs[m][seq_index][-1] = row
     finally:
-        rm.model.train(was_training)
+        for rm, mode in zip(rms, was_training):
+            rm.model.train(mode)
     return probs
 
 
-def _score_trunks(rm, trunks: list[int], encoded, probs: list[np.ndarray]):
-    """Run these trunk sequences (cut at ``max_length``), write their steps' verdicts
-    into ``probs`` and return the cache of the pass (rows in the order of ``trunks``)."""
-    limit = rm.format.max_length
-    device = next(rm.model.parameters()).device
-    hidden, cache = _run_trunks(rm.model.get_decoder(), [encoded[t][0][:limit] for t in trunks],
-                                rm.tokenizer.pad_token_id, device)
-    for r, t in enumerate(trunks):
-        keep = [e for e in encoded[t][1] if e < limit]
-        if keep:
-            probs[t][: len(keep)] = _head_probs(rm.model, hidden[r, keep], rm.token_ids)
-    return cache
+def _passes(rms, shared: int, run):
+    """``run(decoder, **kw)`` for every model: the first model's whole decoder, then each
+    other model's top layers (from ``shared`` on) on the first one's output of layer
+    ``shared - 1``. Returns each model's result, in order."""
+    decoder = rms[0].model.get_decoder()
+    if len(rms) == 1:
+        return [run(decoder, 0)]
+    with _output_of(decoder.layers[shared - 1]) as seen:
+        results = [run(decoder, 0)]
+    for m, rm in enumerate(rms[1:], 1):
+        with _top_layers(rm.model.get_decoder(), shared) as top:
+            results.append(run(top, m, embeds=seen[0]))
+    return results
 
 
-def _score_branches(rm, cache, rows: list[tuple[int, int, list[int]]]) -> np.ndarray:
-    """Verdicts at the last token of each branch row -> [R, n_labels]."""
+def _score_trunks(rms, shared: int, trunks: list[int], encoded,
+                  probs: list[list[np.ndarray]]) -> list[list]:
+    """Run these trunk sequences (cut at ``max_length``) through every model, write their
+    steps' verdicts into ``probs`` and return each model's cache layers of the pass (rows
+    in the order of ``trunks``; the shared bottom layers are the first model's)."""
+    first = rms[0]
+    limit = first.format.max_length
+    device = next(first.model.parameters()).device
+    ids = [encoded[t][0][:limit] for t in trunks]
+    outs = _passes(rms, shared, lambda decoder, m, embeds=None: _run_trunks(
+        decoder, ids, first.tokenizer.pad_token_id, device, embeds))
+    caches = []
+    for m, (rm, (hidden, cache)) in enumerate(zip(rms, outs)):
+        for r, t in enumerate(trunks):
+            keep = [e for e in encoded[t][1] if e < limit]
+            if keep:
+                probs[m][t][: len(keep)] = _head_probs(rm.model, hidden[r, keep], rm.token_ids)
+        layers = list(cache.layers)
+        caches.append(layers if m == 0 else list(outs[0][1].layers[:shared]) + layers[shared:])
+    return caches
+
+
+def _score_branches(rms, shared: int, caches: list[list],
+                    rows: list[tuple[int, int, list[int]]]) -> list[np.ndarray]:
+    """Verdicts at the last token of each branch row, per model -> [R, n_labels] each."""
     import torch
 
-    device = next(rm.model.parameters()).device
-    hidden = _run_branches(rm.model.get_decoder(), cache, rows, rm.tokenizer.pad_token_id,
-                           device)
+    first = rms[0]
+    device = next(first.model.parameters()).device
+    hiddens = _passes(rms, shared, lambda decoder, m, embeds=None: _run_branches(
+        decoder, caches[m], rows, first.tokenizer.pad_token_id, device, embeds,
+        unread=shared if m else 0))
     last = torch.as_tensor([len(tail) - 1 for _, _, tail in rows], device=device)
-    return _head_probs(rm.model, hidden[torch.arange(len(rows), device=device), last],
-                       rm.token_ids)
+    pick = torch.arange(len(rows), device=device)
+    return [_head_probs(rm.model, hidden[pick, last], rm.token_ids)
+            for rm, hidden in zip(rms, hiddens)]
 
 
 def _branch_rows(tokens: SolutionTokens, seqs, encoded, trunks: list[int], branches_of,
-                 probs: list[np.ndarray]):
+                 probs: list[list[np.ndarray]]):
     """The branches of these trunks as ``(trunk batch row, L, tail ids)`` rows, and the
-    sequence each row scores. Shared steps are copied from the trunk's verdicts; a branch
-    whose last step ends at or beyond ``max_length`` gets no row (its last row stays NaN)."""
+    sequence each row scores. Shared steps are copied from the trunk's verdicts (every
+    model's in ``probs``); a branch whose last step ends at or beyond ``max_length`` gets
+    no row (its last row stays NaN)."""
     limit = tokens.config.max_length
     rows, targets = [], []
     for r, t in enumerate(trunks):
         for b in branches_of.get(t, ()):
             ids, ends = encoded[b.sequence]
-            probs[b.sequence][: b.shared_steps] = probs[t][: b.shared_steps]
+            for probs_m in probs:
+                probs_m[b.sequence][: b.shared_steps] = probs_m[t][: b.shared_steps]
             length = _prefix_length(tokens, seqs[b.sequence].problem, ends, b.shared_steps)
             if ids[:length] != encoded[t][0][:length]:  # by construction of the encoding
                 raise AssertionError("a branch's prefix tokens differ from its trunk's")

@@ -22,7 +22,8 @@ from prm_lib.models import tiny_model
 from prm_lib.reward_model import RewardModel
 from prm_lib.schema import Completion, LabeledSolution, Step
 from prm_lib.scoring import (first_error_step_probs, reuse_scores, score_items,
-                             score_items_shared_prefix, score_steps, shared_prefix_plan)
+                             score_items_shared_layers, score_items_shared_prefix,
+                             score_steps, shared_layers, shared_prefix_plan)
 
 from . import step_solutions as hand
 
@@ -268,6 +269,63 @@ def test_every_phase1_test_step_fits_the_evaluation_length(data_dir):
     ends = [tokens.encode(it.problem, list(it.steps))[1][-1] for it in step_items(test)]
     assert max(ends) >= cfg.format.max_length  # the training length cuts some
     assert max(ends) < cfg.eval_max_length
+
+
+# --------------------------------------------------------------------------- shared layers
+
+
+def _with_new_top(model, top: int, seed: int):
+    """A copy of ``model`` whose top ``top`` decoder layers and final norm are redrawn (as
+    training the top layers only changes them)."""
+    import copy
+
+    other = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    decoder = other.get_decoder()
+    with torch.no_grad():
+        for module in [*decoder.layers[len(decoder.layers) - top:], decoder.norm]:
+            for p in module.parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+    return other
+
+
+def test_models_sharing_bottom_layers_score_as_each_alone(data_dir):
+    model, tok = tiny_model(seed=0, num_layers=4)
+    items = step_items(hand_made()) + step_items(
+        load_prm800k("test", data_dir=data_dir, download=False)[:6])
+    fmt = FormatConfig(max_length=512)  # cuts some of the real ones: NaN rows too
+    rms = [RewardModel(m, tok, format=fmt)
+           for m in (model, _with_new_top(model, 1, 1), _with_new_top(model, 3, 2))]
+    assert shared_layers(rms[:2]) == 3 and shared_layers(rms) == 1
+    assert shared_layers([rms[1], rms[0]]) == 3
+    alone = [score_items_shared_prefix(rm, items, batch_size=3, branch_batch_size=5,
+                                       progress=False) for rm in rms]
+    for group in (rms[:2], rms):
+        together = score_items_shared_layers(group, items, batch_size=3, branch_batch_size=5,
+                                             progress=False)
+        np.testing.assert_array_equal(together[0], alone[0])  # the first model's own pass
+        for a, b in zip(together, alone):
+            assert np.isnan(a).any() and not np.isnan(a).all()
+            np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+            np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+    # the models differ where it counts: not one model's numbers three times
+    assert np.nanmax(np.abs(alone[0] - alone[1])) > 1e-3
+
+
+def test_models_sharing_no_layer_are_scored_one_after_another(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    other, _ = tiny_model(seed=1)
+    rms = [RewardModel(m, tok, format=FormatConfig(max_length=4096)) for m in (model, other)]
+    assert shared_layers(rms) == 0
+    items = step_items(hand_made())
+    together = score_items_shared_layers(rms, items, progress=False)
+    for rm, a in zip(rms, together):
+        np.testing.assert_allclose(a, score_items_shared_prefix(rm, items, progress=False),
+                                   atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="tokenizer, format and precision"):
+        score_items_shared_layers([rms[0], rms[1].with_max_length(512)], items)
+    with pytest.raises(ValueError, match="no reward model"):
+        score_items_shared_layers([], items)
 
 
 # --------------------------------------------------------------------------- contract
