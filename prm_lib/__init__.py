@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["step_items", "item_ratings", "item_problems", "first_error_sets"],
                     "items"),
     **dict.fromkeys(["score_items", "score_items_shared_prefix", "score_items_shared_layers",
-                     "reuse_scores",
+                     "step_probabilities_shared", "reuse_scores",
                      "first_error_step_probs", "item_token_ends"], "scoring"),
     **dict.fromkeys(["step_auc", "within_problem_auc", "solution_auc", "labeled_step_auc",
                      "grouped_auc", "calibration_table",

@@ -110,11 +110,14 @@ class RunConfig:
         evals_per_run: held-out evaluations per run, at most (every ``steps / evals_per_run``
             steps, rounded up; the last one at the final step). A packed run's held-out
             examples are whole sessions, packed as its training examples are.
-        pack: PRM only: prefix-shared training (:mod:`prm_lib.packing`): whole labeling
-            sessions are drawn until they hold ``examples`` examples, and each session is
-            one training sequence (split at branch points beyond ``pack_length``): the
-            same labels and gradients as per-example training of those sessions, on
-            far fewer tokens (42 per example against 262 at the laptop scale's lengths).
+        pack: prefix-shared training (:mod:`prm_lib.packing`): whole labeling sessions
+            are drawn until they hold ``examples`` examples, and examples that share
+            their first tokens share one training sequence (split beyond
+            ``pack_length``): the same labels and gradients as per-example training of
+            those sessions, on far fewer tokens. A PRM's session is one sequence (42
+            tokens per example against 262 at the laptop scale's lengths); an ORM's
+            complete solutions share all but their last step (about a third of the
+            tokens).
         pack_length: longest packed sequence (None: ``format.max_length``).
         packed_batch_size: packed sequences per optimizer step (None: the training's
             ``per_device_train_batch_size``).
@@ -324,7 +327,8 @@ SCALES: dict[str, Scale] = {
         # in less time than 640 single examples took (experiments/prm800k_data_curve.py)
         prm=RunConfig(examples=2100, training=_LAPTOP_TRAINING, pack=True, pack_length=2048,
                       packed_batch_size=1),
-        orm=RunConfig(examples=320, training=_LAPTOP_TRAINING),
+        orm=RunConfig(examples=320, training=_LAPTOP_TRAINING, pack=True, pack_length=2048,
+                      packed_batch_size=2),
         eval_problems=None,
         # the generator trains until it has learned its facts (a training loss of 0.03),
         # however slowly its draw learns: with a fixed 1,200 steps one draw in three

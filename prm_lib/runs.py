@@ -28,7 +28,7 @@ from .config import Scale
 from .data import load_prm800k
 from .formatting import orm_examples, prm_examples
 from .models import load_causal_lm
-from .packing import draw_sessions, session_examples
+from .packing import draw_sessions, pack_examples, session_examples
 from .reward_model import RewardModel
 from .sources import cache_dir
 from .training import RewardRun, resolve_bf16, train_reward_model
@@ -85,9 +85,6 @@ def _subsample(examples, n, rng):
 def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
          progress: bool) -> RewardRun:
     cfg = getattr(scale, kind)
-    if cfg.pack and kind != "prm":
-        raise ValueError("pack=True is prefix-shared PRM training: an ORM example is a "
-                         "whole solution, with no shared prefix to pack")
     path = run_dir(kind, scale, seed)
     if not retrain and (path / "summary.json").is_file():
         summary = json.loads((path / "summary.json").read_text())
@@ -106,9 +103,10 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     rng = np.random.default_rng(seed)
     batch_size = cfg.training.per_device_train_batch_size
     if cfg.pack:
-        sessions, n_examples = draw_sessions(tok, train_s, scale.format, cfg.examples, seed)
-        train_ex, packed_report = session_examples(tok, sessions, scale.format,
-                                                   cfg.pack_length)
+        sessions, n_examples = draw_sessions(tok, train_s, scale.format, cfg.examples, seed,
+                                             make)
+        train_ex, n_examples = _packed(kind, tok, sessions, scale.format, cfg.pack_length,
+                                       n_examples)
         batch_size = cfg.packed_batch_size or batch_size
     else:
         train_ex = _subsample(train_all, cfg.examples, rng)
@@ -118,8 +116,9 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
     if cfg.pack:
         # whole held-out sessions, packed as the training sessions are (about a sixth of
         # the tokens of one sequence per example at the laptop scale's lengths)
-        held_sessions, n_held = draw_sessions(tok, held_s, scale.format, n_held, seed)
-        held_ex, _ = session_examples(tok, held_sessions, scale.format, cfg.pack_length)
+        held_sessions, n_held = draw_sessions(tok, held_s, scale.format, n_held, seed, make)
+        held_ex, n_held = _packed(kind, tok, held_sessions, scale.format, cfg.pack_length,
+                                  n_held)
     else:
         held_ex = _subsample(make(tok, held_s, scale.format)[0], n_held, rng)
         n_held = len(held_ex)
@@ -152,7 +151,7 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         "precision": trained["precision"],
         "format_counts": dict(report.counts),
         **({"train_sessions": len(sessions), "packed_sequences": len(train_ex),
-            "packed_tokens": int(packed_report.counts["packed tokens"])} if cfg.pack else {}),
+            "packed_tokens": sum(len(e.input_ids) for e in train_ex)} if cfg.pack else {}),
         "scale": scale.name,
         "run": asdict(cfg),
         "seed": seed,
@@ -162,6 +161,18 @@ def _run(kind: str, scale: Scale, data_dir, seed: int, retrain: bool,
         (path / "summary.json").write_text(json.dumps(run.summary, indent=2))
         run.history.to_csv(path / "history.csv", index=False)
     return run
+
+
+def _packed(kind: str, tok, sessions, fmt, pack_length: int | None, n_examples: int):
+    """The drawn sessions' examples, prefix-shared, and how many examples they hold: a
+    PRM's session by session (:func:`~prm_lib.packing.session_examples`), an ORM's
+    complete solutions (:func:`~prm_lib.formatting.orm_examples`, identical ones once)
+    packed by their shared tokens (:func:`~prm_lib.packing.pack_examples`)."""
+    length = pack_length or fmt.max_length
+    if kind == "prm":
+        return session_examples(tok, sessions, fmt, length)[0], n_examples
+    examples, _ = orm_examples(tok, sessions, fmt)
+    return pack_examples(examples, length), len(examples)
 
 
 def prm_run(scale: Scale, data_dir=None, seed: int = 0, retrain: bool = False,

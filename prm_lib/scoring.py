@@ -93,6 +93,7 @@ __all__ = [
     "shared_prefix_plan",
     "score_items_shared_prefix",
     "score_items_shared_layers",
+    "step_probabilities_shared",
     "shared_layers",
     "item_token_ends",
 ]
@@ -295,7 +296,11 @@ def shared_prefix_plan(items: Sequence[StepItem]) -> SharedPrefixPlan:
     it shares most with; any other sequence becomes a trunk. In phase 1 that makes each
     trajectory a trunk and each alternative a branch.
     """
-    sequences = scoring_sequences(items)
+    return _plan(scoring_sequences(items))
+
+
+def _plan(sequences: list[ScoringSequence]) -> SharedPrefixPlan:
+    """:func:`shared_prefix_plan` of these sequences."""
     by_problem: dict[str, list[int]] = {}
     for i, s in enumerate(sequences):
         by_problem.setdefault(s.problem, []).append(i)
@@ -565,25 +570,10 @@ def score_items_shared_layers(
     Returns:
         One ``[n_items, 3]`` array per model, in their order.
     """
-    rms = list(reward_models)
-    if not rms:
-        raise ValueError("no reward model to score with")
-    first = rms[0]
-    for rm in rms:
-        if rm.kind != "prm":
-            raise ValueError("step-level scoring needs a PRM")
-        if (rm.format != first.format or rm.bf16 != first.bf16
-                or rm.tokenizer.get_vocab() != first.tokenizer.get_vocab()):
-            raise ValueError("the reward models must share their tokenizer, format and "
-                             "precision to be scored together: score them one at a time "
-                             "with score_items_shared_prefix")
+    rms = _scored_together(reward_models, prm_only=True)
     plan = shared_prefix_plan(items)
-    if len(rms) > 1 and not shared_layers(rms):
-        seq_probs = [_score_plan([rm], plan, batch_size, branch_batch_size or 2 * batch_size,
-                                 progress)[0] for rm in rms]
-    else:
-        seq_probs = _score_plan(rms, plan, batch_size, branch_batch_size or 2 * batch_size,
-                                progress)
+    seq_probs = _score_plans(rms, plan, batch_size, branch_batch_size or 2 * batch_size,
+                             progress)
     outs = []
     for rm, probs_of in zip(rms, seq_probs):
         out = np.full((len(items), len(rm.labels)), np.nan)
@@ -592,6 +582,68 @@ def score_items_shared_layers(
                 out[list(item_indices)] = probs[k]
         outs.append(out)
     return outs
+
+
+def step_probabilities_shared(
+    reward_models: Sequence,
+    problems: Sequence[str],
+    steps: Sequence[Sequence[str]],
+    batch_size: int = 8,
+    progress: bool = True,
+    branch_batch_size: int | None = None,
+) -> list[list[np.ndarray]]:
+    """Each model's :meth:`~prm_lib.reward_model.RewardModel.step_probabilities` of these
+    solutions, sharing the passes they allow: solutions that share their first
+    steps (a trajectory and the complete solutions that end in one of its alternatives)
+    share those steps' pass, and models that share their bottom layers run them once
+    (:func:`score_items_shared_layers`). PRMs and ORMs alike (chapter 3 scores its PRM
+    and ORM together).
+
+    Args:
+        reward_models: reward models with the same tokenizer, format and precision.
+        problems, steps: the solutions.
+        batch_size, progress, branch_batch_size: as :func:`score_items_shared_prefix`'s.
+
+    Returns:
+        Per model, one array ``[n_steps, n_labels]`` per solution (NaN rows for steps
+        ending beyond ``format.max_length``), the same numbers as the model's own
+        ``step_probabilities`` up to float rounding.
+    """
+    rms = _scored_together(reward_models, prm_only=False)
+    if len(problems) != len(steps):
+        raise ValueError(f"{len(problems)} problems but {len(steps)} step lists")
+    seqs, where = plan_sequences(list(problems), [tuple(s) for s in steps])
+    plan = _plan([ScoringSequence(p, s, tuple(() for _ in s)) for p, s in seqs])
+    seq_probs = _score_plans(rms, plan, batch_size, branch_batch_size or 2 * batch_size,
+                             progress)
+    return [[np.zeros((0, len(rm.labels))) if w is None else probs[w[0]][: w[1] + 1].copy()
+             for w in where] for rm, probs in zip(rms, seq_probs)]
+
+
+def _scored_together(reward_models, prm_only: bool) -> list:
+    """The models as a list, refused unless they can share passes."""
+    rms = list(reward_models)
+    if not rms:
+        raise ValueError("no reward model to score with")
+    first = rms[0]
+    for rm in rms:
+        if prm_only and rm.kind != "prm":
+            raise ValueError("step-level scoring needs a PRM")
+        if (rm.format != first.format or rm.bf16 != first.bf16
+                or rm.tokenizer.get_vocab() != first.tokenizer.get_vocab()):
+            raise ValueError("the reward models must share their tokenizer, format and "
+                             "precision to be scored together: score them one at a time")
+    return rms
+
+
+def _score_plans(rms, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: int,
+                 progress: bool) -> list[list[np.ndarray]]:
+    """:func:`_score_plan` of the models together, or one after another when they share
+    no layer."""
+    if len(rms) > 1 and not shared_layers(rms):
+        return [_score_plan([rm], plan, batch_size, branch_batch_size, progress)[0]
+                for rm in rms]
+    return _score_plan(rms, plan, batch_size, branch_batch_size, progress)
 
 
 def _score_plan(rms, plan: SharedPrefixPlan, batch_size: int, branch_batch_size: int,

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from prm_lib.data import load_prm800k
-from prm_lib.formatting import FormatConfig, prm_examples
+from prm_lib.formatting import Example, FormatConfig, orm_examples, prm_examples
 from prm_lib.models import tiny_model
-from prm_lib.packing import PackedExample, session_examples, tree_attention_mask, visible
+from prm_lib.packing import (PackedExample, pack_examples, session_examples,
+                             tree_attention_mask, visible)
 from prm_lib.reward_model import RewardModel, collate, reward_loss
 from prm_lib.schema import Completion, LabeledSolution, Step
 from prm_lib.training import RewardConfig, examples_dataset, train_reward_model
@@ -139,13 +140,19 @@ def loss_and_grads(model, batch, token_ids):
 
 
 def compare(model, tok, sessions, config, batch_size):
-    """Per-example vs packed loss and gradients over the same labels: the loss is the mean
-    over all labels of the sessions (one batch per side, with padding), and gradients of
-    that mean. Packed batches of ``batch_size`` sessions of different lengths are summed
-    with weights n_batch / n_total, which is the same mean."""
-    token_ids = RewardModel(model, tok).token_ids
+    """Per-example vs packed loss and gradients over the same labels of these sessions
+    (:func:`compare_examples`)."""
     flat, _ = prm_examples(tok, sessions, config)
     packed, _ = session_examples(tok, sessions, config)
+    return compare_examples(model, tok, flat, packed, batch_size)
+
+
+def compare_examples(model, tok, flat, packed, batch_size, kind="prm"):
+    """Per-example vs packed loss and gradients over the same labels: the loss is the mean
+    over all labels (one batch per side, with padding), and gradients of that mean.
+    Packed batches of ``batch_size`` sequences of different lengths are summed with
+    weights n_batch / n_total, which is the same mean."""
+    token_ids = RewardModel(model, tok, kind).token_ids
     assert len({len(e.input_ids) for e in packed}) > 1  # padding happens
     loss_a, n_a, grads_a = loss_and_grads(
         model, collate([asdict(e) for e in flat], tok.pad_token_id), token_ids)
@@ -187,6 +194,52 @@ def test_packed_loss_and_gradients_equal_per_example_smollm2(sessions):
     loss_diff, grad_diff, scale, loss = compare(model, tok, sessions[:3],
                                                 FormatConfig(max_length=160), 2)
     print(f"SmolLM2: loss {loss:.6f}, |d loss| {loss_diff:.2e}, max |d grad| "
+          f"{grad_diff:.2e} (largest grad {scale:.2e})")
+    assert loss_diff < 1e-5 and grad_diff < 1e-5 * max(1.0, scale) and scale > 1e-3
+
+
+@pytest.fixture(scope="module")
+def orm_flat(tiny, data_dir):
+    """ORM examples (complete solutions, one label on the last token) of real phase-1
+    sessions, identical ones once."""
+    _, tok = tiny
+    sols = list(load_prm800k("train", phase=1, data_dir=data_dir, max_problems=12))
+    flat, _ = orm_examples(tok, sols, FormatConfig())
+    return flat
+
+
+def test_orm_examples_packed_keep_every_label_and_its_context(tiny, orm_flat):
+    longest = max(len(e.input_ids) for e in orm_flat)
+    packed = pack_examples(orm_flat, 4 * longest)
+    assert triples(packed) == triples(orm_flat)
+    assert len(packed) < len(orm_flat)  # solutions of a session share a sequence
+    tokens = sum(len(e.input_ids) for e in packed)
+    assert tokens < 0.8 * sum(len(e.input_ids) for e in orm_flat)
+    # a tight pack_length splits sequences, repeating the shared tokens they need
+    tight = pack_examples(orm_flat, longest)
+    assert triples(tight) == triples(orm_flat)
+    assert len(tight) >= len(packed) and max(len(e.input_ids) for e in tight) <= longest
+    with pytest.raises(ValueError, match="pack_length"):
+        pack_examples(orm_flat, longest - 1)
+
+
+def test_pack_examples_never_labels_a_token_twice():
+    """Two examples whose labels fall on the same context: each keeps its own count."""
+    a = Example([1, 2, 3, 4, 5], [4], [1])
+    b = Example([1, 2, 3, 4, 5, 6, 7], [4, 6], [1, 0])  # labels a's token too
+    c = Example([1, 2, 3, 9], [3], [0])
+    packed = pack_examples([a, b, c], 16)
+    assert triples(packed) == triples([a, b, c])
+    assert all(len(set(e.label_positions)) == len(e.label_positions) for e in packed)
+
+
+@pytest.mark.slow
+def test_packed_orm_loss_and_gradients_equal_per_example_tiny(orm_flat):
+    model, tok = tiny_model(seed=0)
+    packed = pack_examples(orm_flat, 4096)
+    loss_diff, grad_diff, scale, loss = compare_examples(model, tok, orm_flat, packed, 3,
+                                                         kind="orm")
+    print(f"tiny ORM: loss {loss:.6f}, |d loss| {loss_diff:.2e}, max |d grad| "
           f"{grad_diff:.2e} (largest grad {scale:.2e})")
     assert loss_diff < 1e-5 and grad_diff < 1e-5 * max(1.0, scale) and scale > 1e-3
 

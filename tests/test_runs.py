@@ -133,5 +133,29 @@ def test_a_packed_prm_run_trains_whole_sessions_prefix_shared(tmp_path, monkeypa
     for (name, a), (_, b) in zip(run.reward_model.model.state_dict().items(),
                                  once.reward_model.model.state_dict().items()):
         assert torch.equal(a, b), name
-    with pytest.raises(ValueError, match="pack=True"):
-        orm_run(get_scale("tiny", orm__pack=True), data_dir=data_dir, progress=False)
+
+
+
+def test_a_packed_orm_run_packs_the_complete_solutions_of_whole_sessions(
+        tmp_path, monkeypatch, data_dir):
+    from prm_lib.data import load_prm800k
+    from prm_lib.formatting import orm_examples
+    from prm_lib.models import load_tokenizer
+    from prm_lib.packing import draw_sessions
+    from prm_lib.runs import _split_problems
+
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    cfg = get_scale("tiny", orm__examples=24, orm__pack=True, orm__pack_length=512,
+                    orm__packed_batch_size=2)
+    run = orm_run(cfg, data_dir=data_dir, progress=False)
+    s = run.summary
+    tok = load_tokenizer("tiny")
+    train_s, _ = _split_problems(load_prm800k("train", data_dir=data_dir), 0,
+                                 cfg.orm.held_out_problems)
+    sessions, _ = draw_sessions(tok, train_s, cfg.format, 24, 0, orm_examples)
+    examples, _ = orm_examples(tok, sessions, cfg.format)
+    assert s["train_sessions"] == len(sessions) and s["train_examples"] == len(examples) >= 24
+    assert s["train_labels"] == len(examples)  # one label per complete solution
+    assert s["packed_sequences"] < len(examples)  # solutions of a session share a sequence
+    assert s["packed_tokens"] < sum(len(e.input_ids) for e in examples)
+    assert s["held_out_examples"] >= 1 and run.reward_model.kind == "orm"

@@ -23,7 +23,8 @@ from prm_lib.reward_model import RewardModel
 from prm_lib.schema import Completion, LabeledSolution, Step
 from prm_lib.scoring import (first_error_step_probs, reuse_scores, score_items,
                              score_items_shared_layers, score_items_shared_prefix,
-                             score_steps, shared_layers, shared_prefix_plan)
+                             score_steps, shared_layers, shared_prefix_plan,
+                             step_probabilities_shared)
 
 from . import step_solutions as hand
 
@@ -310,6 +311,32 @@ def test_models_sharing_bottom_layers_score_as_each_alone(data_dir):
             np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
     # the models differ where it counts: not one model's numbers three times
     assert np.nanmax(np.abs(alone[0] - alone[1])) > 1e-3
+
+
+def test_solutions_share_passes_with_a_prm_and_an_orm_alike(data_dir):
+    """Chapter 3's scoring: the PRM's and the ORM's step probabilities of complete
+    solutions (trajectories, and trajectory prefixes ending in an alternative)."""
+    from prm_lib.formatting import complete_solutions
+
+    model, tok = tiny_model(seed=0, num_layers=4)
+    sols, _ = complete_solutions(load_prm800k("test", data_dir=data_dir, download=False)[:12])
+    problems = [c.problem for c in sols] + ["an empty one"]
+    steps = [list(c.steps) for c in sols] + [[]]
+    # solutions ending in alternatives at one position share all but their last step
+    assert len({(p, tuple(s[:-1])) for p, s in zip(problems, steps) if s}) < len(sols)
+    fmt = FormatConfig(max_length=512)
+    rms = [RewardModel(model, tok, "prm", fmt),
+           RewardModel(_with_new_top(model, 2, 3), tok, "orm", fmt)]
+    together = step_probabilities_shared(rms, problems, steps, batch_size=3,
+                                         branch_batch_size=5, progress=False)
+    for rm, got in zip(rms, together):
+        want = rm.step_probabilities(problems, steps)
+        assert [g.shape for g in got] == [w.shape for w in want]
+        assert got[-1].shape == (0, len(rm.labels))
+        got, want = np.concatenate(got), np.concatenate(want)
+        assert np.isnan(got).any() and not np.isnan(got).all()  # 512 tokens cut some
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
 
 
 def test_models_sharing_no_layer_are_scored_one_after_another(model_and_tokenizer):
