@@ -14,6 +14,13 @@ for the other, against ``scoring.score_items_shared_layers``, which runs the sha
 layers once. The second model is SmolLM2 with its top ``--top-layers`` layers and final
 norm perturbed (speed does not depend on the weights).
 
+and (e) chapter 3's scoring of complete solutions by a PRM and an ORM (the second model
+read as an ORM): each model's ``RewardModel.step_probabilities``, one after the other,
+against ``scoring.step_probabilities_shared``, which shares the passes of solutions that
+begin alike (a trajectory and the solutions ending in one of its alternatives) and the
+layers the two models share, on the complete solutions of the first ``--complete``
+phase-1 test problems.
+
 and (b) in float32 against (b) under bfloat16 autocast (``RewardModel(bf16=True)``, how
 the book scores a model it trained with bf16), with the largest probability difference.
 
@@ -60,6 +67,7 @@ from prm_lib.scoring import (  # noqa: E402
     score_items_shared_prefix,
     shared_layers,
     shared_prefix_plan,
+    step_probabilities_shared,
 )
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -188,6 +196,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--top-layers", type=int, default=10,
                         help="(d): the layers the second model does not share")
+    parser.add_argument("--complete", type=int, default=3,
+                        help="(e): test problems whose complete solutions are scored")
     parser.add_argument("--all-items", action="store_true",
                         help="also run (c) on every phase-1 test item and time it")
     args = parser.parse_args(argv)
@@ -257,6 +267,26 @@ def main(argv=None) -> None:
     row("(d) both, shared layers once", t_pt, 2 * len(items), 2 * counts["c"])
     print(f"  (c)+(c)/(d) time {(t_pc + t_po) / t_pt:.2f}x; max |c - d| = "
           f"{max(max_abs_diff(pc, pt), max_abs_diff(po, pto)):.1e}")
+
+    # (e) complete solutions, a PRM and an ORM: one after another, then together.
+    from prm_lib.formatting import complete_solutions
+
+    first = list(dict.fromkeys(s.problem for s in test))[: args.complete]
+    sols, _ = complete_solutions([s for s in test if s.problem in first])
+    problems, steps = [c.problem for c in sols], [list(c.steps) for c in sols]
+    orm = RewardModel(other.model, tok, "orm", format=rm.format)
+    pe, t_pe = timed(rm.step_probabilities, problems, steps, bs)
+    oe, t_oe = timed(orm.step_probabilities, problems, steps, bs)
+    (ps, os_), t_s = timed(step_probabilities_shared, [rm, orm], problems, steps, bs,
+                          progress=False)
+    n_tok = sum(min(len(tokens.encode(p, s)[0]), limit) for p, s in zip(problems, steps))
+    print(f"\nComplete solutions of the first {len(first)} test problems: {len(sols)} "
+          f"solutions, a PRM and an ORM sharing {shared_layers([rm, orm])} layers:")
+    row("(b) one model, then the other", t_pe + t_oe, 2 * len(sols), 2 * n_tok)
+    row("(e) both, shared passes", t_s, 2 * len(sols), 2 * n_tok)
+    diff = max(max_abs_diff(np.concatenate(pe), np.concatenate(ps)),
+               max_abs_diff(np.concatenate(oe), np.concatenate(os_)))
+    print(f"  (b)+(b)/(e) time {(t_pe + t_oe) / t_s:.2f}x; max |b - e| = {diff:.1e}")
 
     # All phase-1 test items, at each method's measured tokens per second.
     all_items = step_items(test)

@@ -164,7 +164,8 @@ def draw_sessions(tokenizer, solutions: Sequence[LabeledSolution], config: Forma
     return picked, count
 
 
-def pack_examples(examples: Sequence[Example], pack_length: int) -> list[PackedExample]:
+def pack_examples(examples: Sequence[Example], pack_length: int,
+                  min_share: float = 0.5) -> list[PackedExample]:
     """Examples that begin with the same tokens, packed into prefix-shared sequences.
 
     Longest first, each example joins the sequence whose first example (its *trunk*)
@@ -172,15 +173,17 @@ def pack_examples(examples: Sequence[Example], pack_length: int) -> list[PackedE
     shared ones: it sees the trunk's tokens before them and its own, with positions that
     continue from there, so each label keeps the context, positions and loss it has on its
     own. A label within the shared tokens is put on the trunk's token (the same context).
-    An example that shares no token with a trunk, has more than one label after the
-    shared ones, or a label on a shared token the trunk labels too, starts a sequence of
-    its own; one that would make a sequence longer than ``pack_length`` goes into a new
-    sequence holding the trunk's tokens it needs.
+    An example that shares less than ``min_share`` of its tokens with every trunk (another
+    problem, or the same problem's prompt only: sharing a few tokens saves nothing and
+    fills sequences that its own trunk's examples would then have to repeat), has more
+    than one label after the shared ones, or a label on a shared token the trunk labels
+    too, starts a sequence of its own; one that would make a sequence longer than
+    ``pack_length`` goes into a new sequence holding the trunk's tokens it needs.
 
     The ORM's examples of a labeling session (its complete solutions: the trajectory and
     the trajectory prefixes ending in an alternative that gives an answer, one label each
-    on the last token) share all but their last step: packed, a laptop ORM run reads
-    about a third of their tokens.
+    on the last token) share all but their last step: packed, the laptop ORM run reads
+    half of their tokens.
     """
     if examples and pack_length < max(len(e.input_ids) for e in examples):
         raise ValueError(f"pack_length ({pack_length}) is shorter than an example "
@@ -197,8 +200,8 @@ def pack_examples(examples: Sequence[Example], pack_length: int) -> list[PackedE
         labels = list(zip(e.label_positions, e.labels))
         after = [(p, c) for p, c in labels if p >= shared]
         taken = {p for p, _ in best[2][0].labeled} if best is not None else set()
-        if best is None or len(after) > 1 or any(p in taken for p, _ in labels
-                                                 if p < shared):
+        if (best is None or shared < min_share * len(e.input_ids) or len(after) > 1
+                or any(p in taken for p, _ in labels if p < shared)):
             # (a label on a token the trunk already labels would be counted once, not
             # twice as on its own)
             trunks.append((list(e.input_ids), e.source, [_Row(len(e.input_ids), labels)]))

@@ -228,9 +228,11 @@ def test_pack_examples_never_labels_a_token_twice():
     a = Example([1, 2, 3, 4, 5], [4], [1])
     b = Example([1, 2, 3, 4, 5, 6, 7], [4, 6], [1, 0])  # labels a's token too
     c = Example([1, 2, 3, 9], [3], [0])
-    packed = pack_examples([a, b, c], 16)
-    assert triples(packed) == triples([a, b, c])
+    d = Example([1, 2, 50, 51, 52, 53], [5], [1])  # shares too little to join b
+    packed = pack_examples([a, b, c, d], 16)
+    assert triples(packed) == triples([a, b, c, d])
     assert all(len(set(e.label_positions)) == len(e.label_positions) for e in packed)
+    assert len(packed) == 3  # b with c; a; d
 
 
 @pytest.mark.slow
