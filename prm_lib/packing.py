@@ -182,8 +182,8 @@ def pack_examples(examples: Sequence[Example], pack_length: int,
 
     The ORM's examples of a labeling session (its complete solutions: the trajectory and
     the trajectory prefixes ending in an alternative that gives an answer, one label each
-    on the last token) share all but their last step: packed, the laptop ORM run reads
-    half of their tokens.
+    on the last token) share all but their last step: 320 of them drawn as whole sessions
+    (:func:`draw_sessions`) pack into half their tokens.
     """
     if examples and pack_length < max(len(e.input_ids) for e in examples):
         raise ValueError(f"pack_length ({pack_length}) is shorter than an example "
