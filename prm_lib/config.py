@@ -327,9 +327,9 @@ SCALES: dict[str, Scale] = {
         # in less time than 640 single examples took (experiments/prm800k_data_curve.py)
         prm=RunConfig(examples=2100, training=_LAPTOP_TRAINING, pack=True, pack_length=2048,
                       packed_batch_size=1),
-        # one sequence per complete solution: drawn as whole sessions to be packed (half
-        # the tokens, 5.0 min against about 10), 320 solutions came from fewer problems and
-        # ranked the test solutions worse (AUC 0.65 against 0.80)
+        # one sequence per complete solution: packing (half the tokens; 5.0 min against
+        # 10.9) needs whole sessions, and 320 solutions drawn that way come from fewer
+        # problems; the two draws have not been compared on held-out problems
         orm=RunConfig(examples=320, training=_LAPTOP_TRAINING),
         eval_problems=None,
         # the generator trains until it has learned its facts (a training loss of 0.03),
