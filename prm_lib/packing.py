@@ -26,6 +26,7 @@ alternative's example never exceeds ``max_length``, so splitting loses no label.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -194,7 +195,7 @@ def pack_examples(examples: Sequence[Example], pack_length: int,
         e = examples[i]
         best, shared = None, 0
         for trunk in trunks:
-            n = _common_tokens(trunk[0], e.input_ids)
+            n = len(os.path.commonprefix([trunk[0], e.input_ids]))
             if n > shared:
                 best, shared = trunk, n
         labels = list(zip(e.label_positions, e.labels))
@@ -219,15 +220,6 @@ def pack_examples(examples: Sequence[Example], pack_length: int,
         row.prefix = max(row.prefix, shared)
         row.segments.append((shared, seg, p - shared, c))
     return [_build(row, ids, source) for ids, source, rows in trunks for row in rows]
-
-
-def _common_tokens(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def visible(example) -> list[list[bool]]:

@@ -72,6 +72,7 @@ which SmolLM2 is, Qwen2 and GPT-2; not for sliding-window attention).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -280,12 +281,7 @@ class SharedPrefixPlan:
 
 
 def _common_steps(a: Sequence[str], b: Sequence[str]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+    return len(os.path.commonprefix([list(a), list(b)]))
 
 
 def shared_prefix_plan(items: Sequence[StepItem]) -> SharedPrefixPlan:
@@ -688,9 +684,9 @@ def _score_plan(rms, plan: SharedPrefixPlan, batch_size: int, branch_batch_size:
 
 
 def _passes(rms, shared: int, run):
-    """``run(decoder, **kw)`` for every model: the first model's whole decoder, then each
-    other model's top layers (from ``shared`` on) on the first one's output of layer
-    ``shared - 1``. Returns each model's result, in order."""
+    """``run(decoder, m, embeds=None)`` for every model ``m``: the first model's whole
+    decoder, then each other model's top layers (from ``shared`` on) on the first one's
+    output of layer ``shared - 1``. Returns each model's result, in order."""
     decoder = rms[0].model.get_decoder()
     if len(rms) == 1:
         return [run(decoder, 0)]
