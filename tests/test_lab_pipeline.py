@@ -384,6 +384,43 @@ def test_generator_loglik_matches_the_language_model_loss(lab):
 
 
 
+def test_identical_samples_are_read_once_with_the_same_numbers(lab):
+    """pool_step_probs and generator_loglik read each distinct sample once and give every
+    copy its numbers: the same as reading every row on its own."""
+    pool = lab.pools["test"].head(6).reset_index(drop=True)
+    # copies of rows 0 and 2 (one of them with its steps as a tuple), and an empty sample
+    extra = pool.iloc[[2, 0, 0]].copy()
+    extra.iloc[0, extra.columns.get_loc("steps")] = tuple(extra.iloc[0]["steps"])
+    empty = pool.iloc[[1]].copy()
+    empty["steps"] = [[]]
+    doubled = pd.concat([pool, extra, empty], ignore_index=True)
+    first, of = ex.distinct_samples(doubled)
+    assert first == [0, 1, 2, 3, 4, 5, 9] and list(of[6:]) == [2, 0, 0, 6]
+
+    run = ex.train_lab_rm(lab, ex.select_uniform(lab.pools["train"], 1, seed=0), "process")
+    rm, read = run.reward_model, []
+    original = rm.step_probabilities
+
+    def counting(problems, steps, batch_size):
+        read.extend(steps)
+        return original(problems, steps, batch_size)
+
+    rm.step_probabilities = counting
+    probs = ex.pool_step_probs(rm, doubled)
+    assert len(read) == 6  # the six distinct samples with steps, each once
+    alone = [original([p], [s], 32)[0] for p, s in zip(doubled["problem"], doubled["steps"])
+             if len(s)]
+    for got, expected in zip([p for p in probs if len(p)], alone):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(probs[6], probs[2])
+    np.testing.assert_array_equal(probs[8], probs[0])
+    assert probs[9].shape == (0, 3)
+
+    ll = ex.generator_loglik(lab, doubled.head(9), batch_size=4)
+    np.testing.assert_allclose(ll[:6], ex.generator_loglik(lab, pool, batch_size=1), rtol=1e-5)
+    assert ll[6] == ll[2] and ll[7] == ll[8] == ll[0]
+
+
 def test_pick_profile_describes_the_top_sample_of_each_problem(lab):
     pool = lab.pools["test"]
     # an oracle score that prefers fully right samples picks one wherever one exists
