@@ -89,6 +89,7 @@ __all__ = [
     "score_items",
     "reuse_scores",
     "first_error_step_probs",
+    "first_error_items",
     "Branch",
     "SharedPrefixPlan",
     "shared_prefix_plan",
@@ -218,31 +219,38 @@ def reuse_scores(
 
 
 
+def first_error_items(fe: FirstErrorSet) -> list[StepItem]:
+    """The items a first-error evaluation reads: one per step of each solution of ``fe``
+    (its prefix, then the step), solution by solution. Their ``rating`` is a placeholder
+    (0) and their ``role`` ``"first-error"``: only their probabilities are used.
+
+    Scored together with a set's :func:`~prm_lib.items.step_items`
+    (``score_items_shared_prefix(rm, items + first_error_items(fe))``), they cost almost
+    nothing: they are prefixes of the rated sequences, except for steps the labeler wrote
+    (never rated, so not items), which the same passes read on the way.
+    """
+    return [StepItem(sol.solution_index, i, sol.steps[:i], text, 0, "first-error", sol.problem)
+            for sol in fe.solutions for i, text in enumerate(sol.steps)]
+
+
 def first_error_step_probs(
     fe: FirstErrorSet, score_items_fn: Callable[[list[StepItem]], np.ndarray]
 ) -> list[np.ndarray]:
     """Every step's probabilities for each solution of a first-error set.
 
-    Each solution is turned into one item per step (its prefix, then the step) and
+    Each solution is turned into one item per step (:func:`first_error_items`) and
     scored with ``score_items_fn(items) -> [n_items, 3]``, e.g.
     ``lambda items: score_items(items, score_fn)`` or the shared-prefix scorer
     (``lambda items: score_items_shared_prefix(rm, items)``); identical sequences are
-    scored once by either. The items' ``rating`` is a placeholder (0): only the
-    probabilities are used.
+    scored once by either.
 
     Returns:
         one array ``[n_steps, 3]`` per solution, in ``fe.solutions`` order.
     """
-    items: list[StepItem] = []
-    spans = []
-    for sol in fe.solutions:
-        start = len(items)
-        for i, text in enumerate(sol.steps):
-            items.append(StepItem(sol.solution_index, i, sol.steps[:i], text, 0,
-                                  "first-error", sol.problem))
-        spans.append((start, len(items)))
+    items = first_error_items(fe)
+    ends = np.cumsum([len(sol.steps) for sol in fe.solutions])
     probs = np.asarray(score_items_fn(items), dtype=float) if items else np.zeros((0, 3))
-    return [probs[a:b] for a, b in spans]
+    return np.split(probs, ends[:-1]) if len(ends) else []
 
 
 # --------------------------------------------------------------------------- the plan

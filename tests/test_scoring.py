@@ -242,6 +242,34 @@ def test_real_phase1_test_solutions(model_and_tokenizer, data_dir):
     np.testing.assert_allclose(shared, ref, atol=ATOL, rtol=0)
 
 
+def test_first_error_steps_ride_on_the_step_level_passes(model_and_tokenizer, data_dir):
+    """Chapter 2 scores the first-error set's steps with the rated items: on all of phase-1
+    test they add no pass (the same trunks and branches), and on real solutions the
+    first-error probabilities read from that joint pass equal scoring the set alone."""
+    from prm_lib.scoring import first_error_items, shared_prefix_plan
+
+    test = load_prm800k("test", data_dir=data_dir, download=False)
+    items = step_items(test)
+    fe_items = first_error_items(first_error_sets(test))
+    alone, joint = shared_prefix_plan(items), shared_prefix_plan(items + fe_items)
+    assert len(fe_items) > len(items)
+    assert joint.trunks == alone.trunks and joint.branches == alone.branches
+
+    some = test[:6]
+    items, fe = step_items(some), first_error_sets(some)
+    fe_items = first_error_items(fe)
+    assert sum(len(s) for s in fe.steps) == len(fe_items)
+    rm = prm(model_and_tokenizer, max_length=2048)
+    together = score_items_shared_prefix(rm, items + fe_items, progress=False)
+    reused = first_error_step_probs(fe, reuse_scores(fe_items, together[len(items):],
+                                                     lambda its: pytest.fail("rescored")))
+    fresh = first_error_step_probs(fe, lambda its: score_items_shared_prefix(
+        rm, its, progress=False))
+    assert len(reused) == len(fe.solutions)
+    for a, b in zip(reused, fresh):
+        np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+
+
 def test_evaluation_length_reads_every_step_the_training_length_cuts(model_and_tokenizer,
                                                                       data_dir):
     test = load_prm800k("test", data_dir=data_dir, download=False)
