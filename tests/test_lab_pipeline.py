@@ -337,6 +337,24 @@ def test_runs_side_by_side_also_score_a_pool_where_they_train(lab, tmp_path, mon
         np.testing.assert_array_equal(np.load(saved), expected)
 
 
+def test_a_job_may_train_with_a_variant_of_the_laboratory(lab, tmp_path, monkeypatch):
+    # chapter 5 trains two reward-model recipes side by side: each run is the variant's,
+    # the same as train_lab_rm with that variant, and another run than the base recipe's
+    monkeypatch.setenv("PRM_CACHE_DIR", str(tmp_path))
+    fresh = build_lab("tiny", seed=0, progress=False)
+    fresh = type(fresh)(**{**vars(fresh), "scale": fresh.scale.with_(rm_workers=2)})
+    variant = type(fresh)(**{**vars(fresh), "scale": fresh.scale.with_(rm__learning_rate=3e-3)})
+    rows = ex.select_uniform(fresh.pools["train"], 1, seed=0)
+    base, other = ex.train_lab_rms(fresh, [(rows, "process", 0), (rows, "process", 0, variant)],
+                                   progress=False)
+    assert base.path == ex._run_path(fresh, rows, "process", 0)
+    assert other.path == ex._run_path(variant, rows, "process", 0) != base.path
+    again = ex.train_lab_rm(variant, rows, "process", seed=0)
+    assert again.cached and again.path == other.path
+    np.testing.assert_array_equal(again.scores(), other.scores())
+    assert not np.array_equal(base.scores(), other.scores())
+
+
 def test_rm_workers_defaults_to_the_cores_and_never_exceeds_the_runs(lab):
     import os
 

@@ -332,10 +332,12 @@ def _train_job(lab: Laboratory, rows: pd.DataFrame, supervision: str, seed: int,
     return str(run.path)
 
 
-def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]],
-                  progress: bool = True, desc: str = "reward models",
+def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple], progress: bool = True,
+                  desc: str = "reward models",
                   score_pool: pd.DataFrame | None = None) -> list[LabRun]:
     """:func:`train_lab_rm` for every ``(rows, supervision, seed)`` in ``jobs``, in order.
+    A job may carry a fourth element, a variant of ``lab`` to train that run with (another
+    reward-model recipe: ``dataclasses.replace(lab, scale=lab.scale.with_(...))``).
 
     Every run trains on one thread (:func:`one_thread`), so runs not in the cache train
     side by side in :func:`rm_workers` processes, one per core: the numbers are those of
@@ -351,12 +353,13 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
 
     from ..progress import progress_bar
 
-    jobs = list(jobs)
+    labs = [job[3] if len(job) > 3 else lab for job in jobs]
+    jobs = [tuple(job[:3]) for job in jobs]
     todo, seen = [], set()
     scores_file = None if score_pool is None else _scores_file(score_pool)
     scored = lambda path: scores_file is None or (path / scores_file).is_file()  # noqa: E731
     for i, job in enumerate(jobs):  # each run once, however often it is asked for
-        path = _run_path(lab, *job)
+        path = _run_path(labs[i], *job)
         if path not in seen and not ((path / "summary.json").is_file() and scored(path)):
             todo.append(i)
         seen.add(path)
@@ -366,23 +369,24 @@ def train_lab_rms(lab: Laboratory, jobs: Sequence[tuple[pd.DataFrame, str, int]]
     bar.update(len(jobs) - len(todo))  # read from the cache, or asked for twice
     if workers > 1:
         # the workers read the generator from the laboratory's folder, as every run does
-        light = dataclasses.replace(lab, generator=None)
+        light = [dataclasses.replace(v, generator=None) for v in labs]
         # the largest runs first, so that the last to finish are short ones (each run's
         # numbers do not depend on when it trains)
         longest_first = sorted(todo, key=lambda i: -len(jobs[i][0]))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            futures = [ex.submit(_train_job, light, *jobs[i], score_pool) for i in longest_first]
+            futures = [ex.submit(_train_job, light[i], *jobs[i], score_pool)
+                       for i in longest_first]
             for f in as_completed(futures):
                 f.result()
                 bar.update(1)
     else:
         for i in todo:
-            trained[i] = train_lab_rm(lab, *jobs[i][:2], seed=jobs[i][2])
+            trained[i] = train_lab_rm(labs[i], *jobs[i][:2], seed=jobs[i][2])
             if score_pool is not None:
                 trained[i].pool_scores(score_pool)
             bar.update(1)
     bar.close()
-    return [trained.get(i) or train_lab_rm(lab, rows, sup, seed=seed)
+    return [trained.get(i) or train_lab_rm(labs[i], rows, sup, seed=seed)
             for i, (rows, sup, seed) in enumerate(jobs)]
 
 
