@@ -215,8 +215,8 @@ def pool_step_probs(rm, pool: pd.DataFrame,
                     batch_size: int = SCORING_BATCH_SIZE) -> list[np.ndarray]:
     """Label probabilities per step for every sample of ``pool`` (row order). Identical
     samples are read once (:func:`distinct_samples`): the same numbers as reading every
-    row, in a fifth of the time on a laboratory's pools
-    (``benchmarks/bench_lab_build.py``)."""
+    row, 4 to 5 times as fast on the laptop laboratory's pools
+    (``benchmarks/bench_lab_pools.py``)."""
     first, of = distinct_samples(pool)
     idx = [i for i in first if len(pool["steps"].iloc[i])]
     got = dict(zip(idx, rm.step_probabilities([pool["problem"].iloc[i] for i in idx],
